@@ -1,0 +1,102 @@
+"""Gather face ROIs from videos: the first step of building a liveness dataset.
+
+Every --skip-th frame goes through the SSD face detector; the most confident
+face above --confidence is cropped and written to --output as
+<source>_<frame>.png, so ROIs from several runs and videos never overwrite
+each other.
+
+    python gather_examples.py --input videos/real.mov --output dataset/real --detector face_detector --skip 1
+    python gather_examples.py --input videos/fake.mp4 --output dataset/fake --detector face_detector --skip 4
+"""
+import argparse
+import os
+
+import cv2
+from tqdm import tqdm
+
+from liveness.detector import FaceDetector
+from liveness.errors import LivenessError, exit_on_error
+from liveness.media import check_readable, expand_inputs, frame_count, read_frames
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-i", "--input", type=str, nargs="+", required=True,
+                    help="video file(s), image(s), or a folder of them")
+    ap.add_argument("-o", "--output", type=str, required=True, help="folder for the cropped faces")
+    ap.add_argument("-d", "--detector", type=str, default=None,
+                    help="folder with deploy.prototxt and the res10 caffemodel (default: face_detector/)")
+    ap.add_argument("-c", "--confidence", type=float, default=0.5,
+                    help="minimum face detector probability")
+    ap.add_argument("-s", "--skip", type=int, default=16, help="keep every N-th frame")
+    args = ap.parse_args()
+    if args.skip < 1:
+        raise LivenessError(f"--skip must be 1 or more, got {args.skip}")
+    return args
+
+
+def save_roi(roi, folder, source, frame_index):
+    """Write `roi` as <source>_<frame>.png, never replacing a file already there."""
+    ok, encoded = cv2.imencode(".png", roi)
+    if not ok:
+        raise LivenessError(f"cannot encode a face from {source} frame {frame_index}")
+    base = os.path.join(folder, f"{source}_{frame_index:06d}")
+    tmp = f"{base}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(encoded.tobytes())
+    try:
+        for attempt in range(10_000):
+            path = f"{base}.png" if attempt == 0 else f"{base}_{attempt}.png"
+            try:
+                os.link(tmp, path)  # fails if the name is taken: nothing is overwritten
+                return path
+            except FileExistsError:
+                continue
+        raise LivenessError(f"too many ROIs named {base}_*.png")
+    finally:
+        os.remove(tmp)
+
+
+def gather(path, detector, output, skip, progress):
+    """ROIs from one video or image: returns (frames read, faces saved, frames without a face)."""
+    source = os.path.splitext(os.path.basename(path))[0]
+    read = saved = missed = 0
+    for index, frame in read_frames(path):
+        read += 1
+        progress.update(1)
+        # like the original: frames skip, 2*skip, ... counting from one
+        if read % skip != 0:
+            continue
+        faces = detector.detect(frame)
+        if not faces:
+            missed += 1
+            continue
+        (startX, startY, endX, endY), _ = faces[0]
+        save_roi(frame[startY:endY, startX:endX], output, source, index)
+        saved += 1
+        progress.set_postfix(saved=saved)
+    return read, saved, missed
+
+
+@exit_on_error
+def main():
+    args = parse_args()
+    paths = expand_inputs(args.input)
+    for path in paths:
+        check_readable(path)
+
+    print("[INFO] loading face detector...")
+    detector = FaceDetector(args.detector, args.confidence)
+    os.makedirs(args.output, exist_ok=True)
+
+    totals = [0, 0, 0]
+    for path in paths:
+        with tqdm(total=frame_count(path) or None, desc=os.path.basename(path), unit="frame") as progress:
+            counts = gather(path, detector, args.output, args.skip, progress)
+        totals = [t + c for t, c in zip(totals, counts)]
+    read, saved, missed = totals
+    print(f"[INFO] {read} frames read, {saved} faces saved to {args.output}, {missed} frames without a face")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""One way for every command to fail on an expected mistake: a one-line error."""
+import functools
+import sys
+
+
+class LivenessError(Exception):
+    """A mistake in the user's input: reported as one line, never a traceback."""
+
+
+def exit_on_error(main):
+    """Run a command's main(); turn LivenessError (and Ctrl-C) into a clean exit."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        except LivenessError as error:
+            print(f"[ERROR] {error}", file=sys.stderr)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            print("[INFO] interrupted", file=sys.stderr)
+            sys.exit(130)
+
+    return wrapper

@@ -1,0 +1,93 @@
+"""Reading videos and images: which files an --input names, and their frames."""
+import os
+
+import cv2
+
+from liveness.errors import LivenessError
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def is_image(path):
+    return path.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def is_video(path):
+    return path.lower().endswith(VIDEO_EXTENSIONS)
+
+
+def list_images(folder):
+    """Image files under `folder`, sorted, recursively (like imutils.paths.list_images)."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        found.extend(os.path.join(root, f) for f in sorted(files) if is_image(f))
+    return found
+
+
+def expand_inputs(inputs):
+    """Media files named by --input: files as given, folders expanded to their videos and images."""
+    paths = []
+    for item in inputs:
+        if os.path.isdir(item):
+            inside = sorted(os.path.join(item, f) for f in os.listdir(item) if is_video(f) or is_image(f))
+            if not inside:
+                raise LivenessError(f"no videos or images in folder {item}")
+            paths.extend(inside)
+        elif os.path.isfile(item):
+            paths.append(item)
+        else:
+            raise LivenessError(f"input not found: {item}")
+    return paths
+
+
+def open_video(source):
+    """cv2.VideoCapture for a file path or a camera index, checked."""
+    capture = cv2.VideoCapture(source)
+    if not capture.isOpened():
+        what = f"camera {source}" if isinstance(source, int) else f"video {source}"
+        raise LivenessError(f"cannot open {what}")
+    return capture
+
+
+def frame_count(path):
+    """Frames a file holds as its container says (1 for an image); 0 if unknown."""
+    if is_image(path):
+        return 1
+    capture = cv2.VideoCapture(path)
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+    capture.release()
+    return max(count, 0)
+
+
+def read_frames(path):
+    """Yield (index, frame) for every frame of a video, or once for an image (index 0).
+
+    Raises LivenessError when the file cannot be read or holds no frame.
+    """
+    if is_image(path):
+        image = cv2.imread(path)
+        if image is None:
+            raise LivenessError(f"cannot decode image {path}")
+        yield 0, image
+        return
+    capture = open_video(path)
+    index = 0
+    try:
+        while True:
+            grabbed, frame = capture.read()
+            if not grabbed:
+                break
+            yield index, frame
+            index += 1
+    finally:
+        capture.release()
+    if index == 0:
+        raise LivenessError(f"no frames could be read from {path}")
+
+
+def check_readable(path):
+    """Fail early, before any work, on a file that yields no frame."""
+    for _ in read_frames(path):
+        return

@@ -1,0 +1,70 @@
+"""Loading and saving liveness models, whatever Keras wrote them.
+
+Formats are told apart by content, not by name, so the original tutorial's
+`--model liveness.model` keeps working: Keras 3 `.keras` archives (zip), HDF5
+from Keras 3, and HDF5 from Keras 2 (read by liveness.legacy).
+"""
+import os
+import tempfile
+import zipfile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chatter is not for users
+
+import h5py  # noqa: E402
+import keras  # noqa: E402
+
+from liveness.atomic import atomic_path  # noqa: E402
+from liveness.errors import LivenessError  # noqa: E402
+from liveness.labels import load_label_encoder  # noqa: E402
+from liveness.legacy import is_keras2_hdf5, load_keras2_hdf5  # noqa: E402
+
+
+def _load_by_extension(path, extension):
+    """keras.models.load_model insists on an extension; give it one through a link."""
+    if path.lower().endswith(extension):
+        return keras.models.load_model(path, compile=False)
+    with tempfile.TemporaryDirectory() as folder:
+        link = os.path.join(folder, "model" + extension)
+        os.symlink(os.path.abspath(path), link)
+        return keras.models.load_model(link, compile=False)
+
+
+def load_model(path):
+    """A Keras model from `path` (.keras, Keras 3 HDF5, or Keras 2 HDF5), for inference."""
+    if not os.path.isfile(path):
+        raise LivenessError(f"model not found: {path}" if not os.path.isdir(path) else
+                            f"{path} is a folder (a TensorFlow SavedModel?); expected a .keras or HDF5 model file")
+    try:
+        if is_keras2_hdf5(path):
+            return load_keras2_hdf5(path)
+        if h5py.is_hdf5(path):
+            return _load_by_extension(path, ".h5")
+        if zipfile.is_zipfile(path):
+            return _load_by_extension(path, ".keras")
+    except LivenessError:
+        raise
+    except Exception as error:
+        raise LivenessError(f"cannot load model {path}: {str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+    raise LivenessError(f"{path} is not a Keras model file (.keras or HDF5)")
+
+
+def save_model(model, path):
+    """Save atomically; `.keras` names get the Keras 3 format, any other name HDF5 (as the original did)."""
+    extension = ".keras" if path.lower().endswith(".keras") else ".h5"
+    with atomic_path(path) as tmp:
+        # keras decides the format from the name, so the temporary file carries the right one
+        named = tmp if tmp.lower().endswith(extension) else tmp + extension
+        model.save(named)
+        if named != tmp:
+            os.replace(named, tmp)
+
+
+def load_model_and_labels(model_path, le_path):
+    """The model and its LabelEncoder, checked to agree on the number of classes."""
+    model = load_model(model_path)
+    encoder = load_label_encoder(le_path)
+    outputs = model.output_shape[-1]
+    if outputs != len(encoder.classes_):
+        raise LivenessError(f"model {model_path} has {outputs} outputs but {le_path} names "
+                            f"{len(encoder.classes_)} classes ({', '.join(map(str, encoder.classes_))})")
+    return model, encoder

@@ -5,6 +5,7 @@ Users share le.pickle files with their models, so this reader resolves only
 the handful of globals a pickled scikit-learn LabelEncoder needs (the class
 itself and NumPy's array reconstruction) and refuses every other one.
 """
+import codecs
 import io
 import pickle
 import warnings
@@ -26,6 +27,8 @@ _ALLOWED = {
     ("numpy._core.multiarray", "scalar"): np._core.multiarray.scalar,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
+    # protocol 2 pickles spell bytes as _codecs.encode(str, "latin1"): a pure function
+    ("_codecs", "encode"): codecs.encode,
 }
 
 

@@ -8,7 +8,6 @@ import os
 import tempfile
 import zipfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chatter is not for users
 
 import h5py  # noqa: E402
 import keras  # noqa: E402

@@ -1,0 +1,44 @@
+"""A dataset folder of face ROIs: dataset/<class>/*.png, labels from folder names."""
+import os
+import sys
+
+import cv2
+import numpy as np
+
+from liveness.classifier import roi_to_input
+from liveness.errors import LivenessError
+from liveness.media import list_images
+
+
+def class_folders(folder):
+    """{class name: folder} for the subfolders of `folder` that hold images; at least two."""
+    if not os.path.isdir(folder):
+        raise LivenessError(f"dataset folder not found: {folder}")
+    classes = {name: os.path.join(folder, name) for name in sorted(os.listdir(folder))
+               if os.path.isdir(os.path.join(folder, name)) and list_images(os.path.join(folder, name))}
+    if not classes:
+        raise LivenessError(f"{folder} has no class subfolders with images (expected {folder}/real, {folder}/fake, ...)")
+    if len(classes) < 2:
+        raise LivenessError(f"{folder} has only one class ({next(iter(classes))}); liveness needs two or more")
+    return classes
+
+
+def load_rois(folder, size):
+    """(data, labels, paths, skipped): ROIs scaled to [0, 1] at `size` (width, height).
+
+    Files that do not decode are skipped with a warning and counted.
+    """
+    data, labels, paths, skipped = [], [], [], 0
+    for label, class_folder in class_folders(folder).items():
+        for path in list_images(class_folder):
+            image = cv2.imread(path)
+            if image is None:
+                print(f"[WARNING] skipping {path}: not a decodable image", file=sys.stderr)
+                skipped += 1
+                continue
+            data.append(roi_to_input(image, size))
+            labels.append(label)
+            paths.append(path)
+    if len(set(labels)) < 2:
+        raise LivenessError(f"{folder} has decodable images in fewer than two classes")
+    return np.array(data, dtype="float32"), np.array(labels), paths, skipped

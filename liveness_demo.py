@@ -1,0 +1,164 @@
+"""Live liveness detection: boxes labelled real/fake with a score, on a webcam or a video.
+
+    python liveness_demo.py --model liveness.keras --le le.pickle --detector face_detector
+    python liveness_demo.py -m liveness.keras -l le.pickle --input some.mp4 --output annotated.mp4 --no-display
+
+Press q in the window to quit.
+"""
+import argparse
+import contextlib
+import os
+import time
+
+import cv2  # noqa: E402
+import imutils  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from liveness.atomic import atomic_path  # noqa: E402
+from liveness.classifier import LivenessClassifier  # noqa: E402
+from liveness.detector import FaceDetector  # noqa: E402
+from liveness.errors import LivenessError, exit_on_error  # noqa: E402
+from liveness.media import frame_count, open_video  # noqa: E402
+from liveness.model_io import load_model_and_labels  # noqa: E402
+from liveness.pipeline import score_faces  # noqa: E402
+
+REAL_COLOR = (0, 255, 0)  # BGR green
+FAKE_COLOR = (0, 0, 255)  # BGR red
+WINDOW = "Frame"
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-m", "--model", type=str, required=True, help="trained liveness model (.keras, HDF5, or a Keras 2 liveness.model)")
+    ap.add_argument("-l", "--le", type=str, required=True, help="its label encoder (le.pickle)")
+    ap.add_argument("-d", "--detector", type=str, default=None,
+                    help="folder with deploy.prototxt and the res10 caffemodel (default: face_detector/)")
+    ap.add_argument("-c", "--confidence", type=float, default=0.5, help="minimum face detector probability")
+    ap.add_argument("-i", "--input", type=str, default=None, help="a video file instead of the webcam")
+    ap.add_argument("--source", type=int, default=0, help="webcam index (without --input)")
+    ap.add_argument("-o", "--output", type=str, default=None, help="write the annotated video here")
+    ap.add_argument("--no-display", action="store_true", help="show no window (machines with no screen)")
+    ap.add_argument("--width", type=int, default=600, help="resize frames to this width, as the original (0 keeps them)")
+    ap.add_argument("--real-class", type=str, default="real", help="the class drawn in green")
+    args = ap.parse_args()
+    if args.width < 0:
+        raise LivenessError("--width must be 0 or more")
+    if args.no_display and args.output is None:
+        raise LivenessError("--no-display without --output would show and keep nothing; add --output FILE")
+    return args
+
+
+def check_display():
+    """Fail early, in one line, when this OpenCV build or machine cannot open a window."""
+    try:
+        cv2.namedWindow(WINDOW)
+    except cv2.error:
+        raise LivenessError("cannot open a window (headless OpenCV or no screen): use --no-display --output FILE, "
+                            "or install opencv-python<5 in place of opencv-python-headless") from None
+
+
+def draw_face(frame, face, real_class):
+    """The original's overlay: a box and 'label: score' above it."""
+    (startX, startY, endX, endY) = face.box
+    color = REAL_COLOR if face.label == real_class else FAKE_COLOR
+    text = f"{face.label}: {face.score:.4f}"
+    cv2.putText(frame, text, (startX, max(startY - 10, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 2)
+    cv2.rectangle(frame, (startX, startY), (endX, endY), color, 2)
+
+
+def frames_from(capture, width):
+    while True:
+        grabbed, frame = capture.read()
+        if not grabbed:
+            return
+        yield imutils.resize(frame, width=width) if width else frame
+
+
+class LazyVideoWriter:
+    """A cv2.VideoWriter opened on the first frame, when the frame size is known."""
+
+    def __init__(self, path, fps):
+        self.path, self.fps, self.writer = path, fps, None
+
+    def write(self, frame):
+        if self.path is None:
+            return
+        if self.writer is None:
+            (h, w) = frame.shape[:2]
+            self.writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            if not self.writer.isOpened():
+                raise LivenessError(f"cannot write a video to {self.path}")
+        self.writer.write(frame)
+
+    def release(self):
+        if self.writer is not None:
+            self.writer.release()
+
+
+def run(frames, detector, classifier, output, display, real_class, progress):
+    """The demo loop; returns (frames, faces) processed."""
+    count = faces = 0
+    for frame in frames:
+        scored = score_faces(frame, detector, classifier)
+        for face in scored:
+            draw_face(frame, face, real_class)
+        output.write(frame)
+        count += 1
+        faces += len(scored)
+        if progress is not None:
+            progress.update(1)
+        if display:
+            cv2.imshow(WINDOW, frame)
+            if cv2.waitKey(1) & 0xFF == ord("q"):
+                break
+    return count, faces
+
+
+@exit_on_error
+def main():
+    args = parse_args()
+    if not args.no_display:
+        check_display()
+
+    print("[INFO] loading face detector...")
+    detector = FaceDetector(args.detector, args.confidence)
+    print("[INFO] loading liveness detector...")
+    model, le = load_model_and_labels(args.model, args.le)
+    classifier = LivenessClassifier(model, le)
+
+    if args.input is not None:
+        if not os.path.isfile(args.input):
+            raise LivenessError(f"video not found: {args.input}")
+        print(f"[INFO] reading {args.input}...")
+        capture = open_video(args.input)
+        fps = capture.get(cv2.CAP_PROP_FPS) or 15.0
+        progress = tqdm(total=frame_count(args.input) or None, unit="frame") if args.no_display else None
+    else:
+        print(f"[INFO] starting video stream from camera {args.source}...")
+        capture = open_video(args.source)
+        fps, progress = 20.0, None
+
+    started = time.perf_counter()
+    # the annotated video is written under a temporary name and renamed only when complete
+    with atomic_path(args.output) if args.output else contextlib.nullcontext() as tmp:
+        output = LazyVideoWriter(tmp, fps)
+        try:
+            count, faces = run(frames_from(capture, args.width), detector, classifier, output,
+                               not args.no_display, args.real_class, progress)
+        finally:
+            output.release()
+            capture.release()
+            if progress is not None:
+                progress.close()
+            if not args.no_display:
+                cv2.destroyAllWindows()
+        if count == 0:
+            raise LivenessError(f"no frames could be read from {args.input or f'camera {args.source}'}")
+    elapsed = time.perf_counter() - started
+    print(f"[INFO] {count} frames, {faces} faces, {count / elapsed:.1f} frames per second")
+    if args.output:
+        print(f"[INFO] wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Fixtures made in the tests themselves: tiny synthetic clips, ROIs and a briefly trained model.
+
+Nothing here reads ../shared: the suite passes on a machine without it.
+"""
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from liveness.sample import real_frames, replay_frames, write_video
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLIP_SIZE = (320, 240)
+CLIP_FRAMES = 8
+
+
+def run_script(script, *args, cwd=None):
+    """Run one of the project's commands as a user would; returns the CompletedProcess."""
+    return subprocess.run([sys.executable, os.path.join(ROOT, script), *map(str, args)],
+                          cwd=cwd or ROOT, capture_output=True, text=True, timeout=600)
+
+
+def assert_one_line_error(result, *words):
+    """An expected mistake: non-zero exit, one [ERROR] line naming the problem, no traceback."""
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("[ERROR]")]
+    assert len(errors) == 1, result.stderr
+    for word in words:
+        assert word in errors[0], errors[0]
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory):
+    """A tiny real clip and a tiny replay clip, as the built-in sample makes them."""
+    folder = tmp_path_factory.mktemp("clips")
+    real = str(folder / "real.mov")
+    fake = str(folder / "fake.mp4")
+    write_video(real, real_frames(CLIP_FRAMES, CLIP_SIZE))
+    write_video(fake, replay_frames(CLIP_FRAMES, CLIP_SIZE))
+    return {"real": real, "fake": fake, "frames": CLIP_FRAMES}
+
+
+@pytest.fixture(scope="session")
+def roi_dataset(tmp_path_factory):
+    """dataset/{real,fake} with a dozen small face-like ROIs each, made without the detector."""
+    folder = tmp_path_factory.mktemp("dataset")
+    for label, frames in (("real", real_frames(12, (120, 120), seed=3)), ("fake", replay_frames(12, (120, 160), seed=4))):
+        os.makedirs(folder / label)
+        for i, frame in enumerate(frames):
+            cv2.imwrite(str(folder / label / f"{label}_{i:06d}.png"), frame)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def trained(roi_dataset, tmp_path_factory):
+    """A model, label encoder, plot and report from a short run of train_liveness.py."""
+    out = tmp_path_factory.mktemp("trained")
+    paths = {k: str(out / n) for k, n in
+             (("model", "liveness.keras"), ("le", "le.pickle"), ("plot", "plot.png"), ("report", "report.txt"))}
+    result = run_script("train_liveness.py", "--dataset", roi_dataset, "--model", paths["model"], "--le", paths["le"],
+                        "--plot", paths["plot"], "--report", paths["report"], "--epochs", 2, "--batch-size", 4)
+    assert result.returncode == 0, result.stderr
+    paths["stdout"] = result.stdout
+    return paths
+
+
+@pytest.fixture
+def face_frame():
+    """One 320x240 frame with the sample's face in it."""
+    return next(real_frames(1, CLIP_SIZE))
+
+
+def read_video(path):
+    """All frames of a video file."""
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
+def pixels_equal(a, b):
+    return a.shape == b.shape and np.array_equal(a, b)

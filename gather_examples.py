@@ -3,12 +3,14 @@
 Every --skip-th frame goes through the SSD face detector; the most confident
 face above --confidence is cropped and written to --output as
 <source>_<frame>.png, so ROIs from several runs and videos never overwrite
-each other.
+each other, and a row is appended to <output>/manifest.csv (file, source,
+frame, box, detector confidence) so every ROI can be traced to its recording.
 
     python gather_examples.py --input videos/real.mov --output dataset/real --detector face_detector --skip 1
     python gather_examples.py --input videos/fake.mp4 --output dataset/fake --detector face_detector --skip 4
 """
 import argparse
+import csv
 import os
 
 import cv2
@@ -57,7 +59,28 @@ def save_roi(roi, folder, source, frame_index):
         os.remove(tmp)
 
 
-def gather(path, detector, output, skip, progress):
+class Manifest:
+    """manifest.csv in the output folder: one appended row per ROI, so each can be traced to its recording."""
+
+    COLUMNS = ["file", "source", "frame", "startX", "startY", "endX", "endY", "confidence"]
+
+    def __init__(self, folder):
+        path = os.path.join(folder, "manifest.csv")
+        new = not os.path.isfile(path) or os.path.getsize(path) == 0
+        self.file = open(path, "a", newline="")
+        self.writer = csv.writer(self.file)
+        if new:
+            self.writer.writerow(self.COLUMNS)
+
+    def add(self, roi_path, source, frame, box, confidence):
+        self.writer.writerow([os.path.basename(roi_path), source, frame, *box, f"{confidence:.4f}"])
+        self.file.flush()
+
+    def close(self):
+        self.file.close()
+
+
+def gather(path, detector, output, skip, progress, manifest):
     """ROIs from one video or image: returns (frames read, faces saved, frames without a face)."""
     source = os.path.splitext(os.path.basename(path))[0]
     read = saved = missed = 0
@@ -71,8 +94,10 @@ def gather(path, detector, output, skip, progress):
         if not faces:
             missed += 1
             continue
-        (startX, startY, endX, endY), _ = faces[0]
-        save_roi(frame[startY:endY, startX:endX], output, source, index)
+        box, confidence = faces[0]
+        (startX, startY, endX, endY) = box
+        roi_path = save_roi(frame[startY:endY, startX:endX], output, source, index)
+        manifest.add(roi_path, os.path.abspath(path), index, box, confidence)
         saved += 1
         progress.set_postfix(saved=saved)
     return read, saved, missed
@@ -90,10 +115,14 @@ def main():
     os.makedirs(args.output, exist_ok=True)
 
     totals = [0, 0, 0]
-    for path in paths:
-        with tqdm(total=frame_count(path) or None, desc=os.path.basename(path), unit="frame") as progress:
-            counts = gather(path, detector, args.output, args.skip, progress)
-        totals = [t + c for t, c in zip(totals, counts)]
+    manifest = Manifest(args.output)
+    try:
+        for path in paths:
+            with tqdm(total=frame_count(path) or None, desc=os.path.basename(path), unit="frame") as progress:
+                counts = gather(path, detector, args.output, args.skip, progress, manifest)
+            totals = [t + c for t, c in zip(totals, counts)]
+    finally:
+        manifest.close()
     read, saved, missed = totals
     print(f"[INFO] {read} frames read, {saved} faces saved to {args.output}, {missed} frames without a face")
 

@@ -19,6 +19,7 @@ from liveness.classifier import LivenessClassifier  # noqa: E402
 from liveness.detector import FaceDetector  # noqa: E402
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
 from liveness.media import frame_count, open_video  # noqa: E402
+from liveness.metadata import resolve_threshold  # noqa: E402
 from liveness.model_io import load_model_and_labels  # noqa: E402
 from liveness.pipeline import score_faces  # noqa: E402
 
@@ -39,7 +40,9 @@ def parse_args():
     ap.add_argument("-o", "--output", type=str, default=None, help="write the annotated video here")
     ap.add_argument("--no-display", action="store_true", help="show no window (machines with no screen)")
     ap.add_argument("--width", type=int, default=600, help="resize frames to this width, as the original (0 keeps them)")
-    ap.add_argument("--real-class", type=str, default="real", help="the class drawn in green")
+    ap.add_argument("--bona-fide", type=str, default="real", help="the live class, drawn in green")
+    ap.add_argument("-t", "--threshold", type=float, default=None,
+                    help="liveness threshold on the real score (default: calibrated beside the model, else 0.5)")
     args = ap.parse_args()
     if args.width < 0:
         raise LivenessError("--width must be 0 or more")
@@ -57,10 +60,10 @@ def check_display():
                             "or install opencv-python<5 in place of opencv-python-headless") from None
 
 
-def draw_face(frame, face, real_class):
+def draw_face(frame, face, bona_fide):
     """The original's overlay: a box and 'label: score' above it."""
     (startX, startY, endX, endY) = face.box
-    color = REAL_COLOR if face.label == real_class else FAKE_COLOR
+    color = REAL_COLOR if face.label == bona_fide else FAKE_COLOR
     text = f"{face.label}: {face.score:.4f}"
     cv2.putText(frame, text, (startX, max(startY - 10, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 2)
     cv2.rectangle(frame, (startX, startY), (endX, endY), color, 2)
@@ -95,13 +98,13 @@ class LazyVideoWriter:
             self.writer.release()
 
 
-def run(frames, detector, classifier, output, display, real_class, progress):
+def run(frames, detector, classifier, output, display, bona_fide, progress):
     """The demo loop; returns (frames, faces) processed."""
     count = faces = 0
     for frame in frames:
         scored = score_faces(frame, detector, classifier)
         for face in scored:
-            draw_face(frame, face, real_class)
+            draw_face(frame, face, bona_fide)
         output.write(frame)
         count += 1
         faces += len(scored)
@@ -124,7 +127,9 @@ def main():
     detector = FaceDetector(args.detector, args.confidence)
     print("[INFO] loading liveness detector...")
     model, le = load_model_and_labels(args.model, args.le)
-    classifier = LivenessClassifier(model, le)
+    threshold, source = resolve_threshold(args.model, args.threshold)
+    print(f"[INFO] liveness threshold {threshold:.4f} ({source})")
+    classifier = LivenessClassifier(model, le, args.bona_fide, threshold)
 
     if args.input is not None:
         if not os.path.isfile(args.input):
@@ -144,7 +149,7 @@ def main():
         output = LazyVideoWriter(tmp, fps)
         try:
             count, faces = run(frames_from(capture, args.width), detector, classifier, output,
-                               not args.no_display, args.real_class, progress)
+                               not args.no_display, args.bona_fide, progress)
         finally:
             output.release()
             capture.release()

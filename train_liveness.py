@@ -22,7 +22,6 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 from sklearn.metrics import classification_report  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.preprocessing import LabelEncoder  # noqa: E402
 
 from liveness.atomic import atomic_path, write_bytes  # noqa: E402
@@ -30,6 +29,8 @@ from liveness.dataset import load_rois  # noqa: E402
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
 from liveness.labels import save_label_encoder  # noqa: E402
 from liveness.model_io import save_model  # noqa: E402
+from liveness.provenance import recordings_of, subject_of  # noqa: E402
+from liveness.splits import group_split, random_split  # noqa: E402
 from livenessnet import LivenessNet  # noqa: E402
 
 SIZE = (32, 32)
@@ -47,6 +48,10 @@ def parse_args():
     ap.add_argument("-b", "--batch-size", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-4, help="initial learning rate")
     ap.add_argument("--seed", type=int, default=42, help="seed for the split, the augmentation and the weights")
+    ap.add_argument("--split", choices=("random", "group"), default="random",
+                    help="random: the original split of frames; group: each recording (or person) on one side")
+    ap.add_argument("--group-by", choices=("recording", "subject"), default="recording",
+                    help="with --split group: keep recordings, or people (file-name prefix before the first _), whole")
     args = ap.parse_args()
     if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0:
         raise LivenessError("--epochs and --batch-size must be 1 or more, --lr above 0")
@@ -83,12 +88,18 @@ def training_batches(trainX, trainY, batch_size, seed):
             .prefetch(tf.data.AUTOTUNE))
 
 
-def split(data, labels, seed):
-    """The stratified 75/25 split."""
-    try:
-        return train_test_split(data, labels, test_size=0.25, random_state=seed, stratify=labels)
-    except ValueError as error:
-        raise LivenessError(f"cannot split the dataset 75/25 by class: {error}") from None
+def split(labels, paths, args):
+    """(train indices, test indices, description) by --split and --group-by."""
+    if args.split == "random":
+        train, test = random_split(labels, args.seed)
+        return train, test, f"random stratified 75/25, seed {args.seed}"
+    groups = recordings_of(paths)
+    if args.group_by == "subject":
+        groups = [subject_of(g) for g in groups]
+    train, test = group_split(labels, groups, args.seed)
+    sides = [sorted({groups[i] for i in side}) for side in (train, test)]
+    return train, test, (f"group by {args.group_by}, seed {args.seed}: {len(sides[0])} {args.group_by}s in train "
+                         f"({', '.join(sides[0])}), {len(sides[1])} in test ({', '.join(sides[1])})")
 
 
 def save_plot(history, path):
@@ -119,11 +130,12 @@ def main():
     print(f"[INFO] {len(data)} images, {skipped} skipped as undecodable")
 
     le = LabelEncoder()
+    train, test, split_used = split(labels, paths, args)
     labels = keras.utils.to_categorical(le.fit_transform(labels), len(le.classes_))
-    (trainX, testX, trainY, testY) = split(data, labels, args.seed)
+    (trainX, testX, trainY, testY) = (data[train], data[test], labels[train], labels[test])
     if len(trainX) < args.batch_size:
         raise LivenessError(f"only {len(trainX)} training images, fewer than --batch-size {args.batch_size}")
-    print(f"[INFO] classes {', '.join(le.classes_)}; {len(trainX)} train, {len(testX)} test (stratified, seed {args.seed})")
+    print(f"[INFO] classes {', '.join(le.classes_)}; {len(trainX)} train, {len(testX)} test; split: {split_used}")
 
     print("[INFO] compiling model...")
     decay = keras.optimizers.schedules.InverseTimeDecay(args.lr, decay_steps=1, decay_rate=args.lr / args.epochs)
@@ -144,12 +156,13 @@ def main():
     report = classification_report(testY.argmax(axis=1), predictions.argmax(axis=1),
                                    labels=range(len(le.classes_)), target_names=le.classes_, digits=4,
                                    zero_division=0)
+    print(f"[INFO] split: {split_used}")
     print(report)
 
     print(f"[INFO] serializing network to '{args.model}'...")
     save_model(model, args.model)
     save_label_encoder(le, args.le)
-    write_bytes(args.report, (f"dataset: {args.dataset}\nsplit: random stratified 75/25, seed {args.seed}; "
+    write_bytes(args.report, (f"dataset: {args.dataset}\nsplit: {split_used}; "
                               f"{len(trainX)} train, {len(testX)} test\n\n{report}").encode())
     save_plot(H.history, args.plot)
     print(f"[INFO] wrote {args.le}, {args.report}, {args.plot}")

@@ -14,11 +14,17 @@ def roi_to_input(roi, size):
 
 
 class LivenessClassifier:
-    """A model and its LabelEncoder: class probabilities for a batch of ROIs."""
+    """A model and its LabelEncoder: class probabilities for a batch of ROIs, and decisions.
 
-    def __init__(self, model, encoder):
+    A face is the bona fide class when that class's probability is at least
+    `threshold` (0.5 for two classes is the original's argmax); otherwise it is
+    the most probable attack class.
+    """
+
+    def __init__(self, model, encoder, bona_fide="real", threshold=0.5):
         self.model = model
         self.classes = [str(c) for c in encoder.classes_]
+        self.bona_fide, self.threshold = bona_fide, threshold
         (height, width, depth) = model.input_shape[1:4]
         self.size = (width, height)
         self._forward = tf.function(lambda x: model(x, training=False),
@@ -32,6 +38,14 @@ class LivenessClassifier:
         return self._forward(batch).numpy()
 
     def label(self, probabilities):
-        """The winning class name and its probability, as the original demo shows them."""
-        j = int(np.argmax(probabilities))
+        """The decided class name and its probability, as the original demo shows them."""
+        if self.bona_fide in self.classes:
+            bona = self.classes.index(self.bona_fide)
+            if probabilities[bona] >= self.threshold:
+                return self.bona_fide, float(probabilities[bona])
+            attacks = np.array(probabilities, dtype="float64")
+            attacks[bona] = -1.0
+            j = int(np.argmax(attacks))
+        else:
+            j = int(np.argmax(probabilities))
         return self.classes[j], float(probabilities[j])

@@ -10,14 +10,14 @@ from liveness.errors import LivenessError
 from liveness.media import list_images
 
 
-def class_folders(folder):
-    """{class name: folder} for the subfolders of `folder` that hold images; at least two."""
+def class_folders(folder, lister=list_images):
+    """{class name: folder} for the subfolders of `folder` holding files `lister` finds; at least two."""
     if not os.path.isdir(folder):
         raise LivenessError(f"dataset folder not found: {folder}")
     classes = {name: os.path.join(folder, name) for name in sorted(os.listdir(folder))
-               if os.path.isdir(os.path.join(folder, name)) and list_images(os.path.join(folder, name))}
+               if os.path.isdir(os.path.join(folder, name)) and lister(os.path.join(folder, name))}
     if not classes:
-        raise LivenessError(f"{folder} has no class subfolders with images (expected {folder}/real, {folder}/fake, ...)")
+        raise LivenessError(f"{folder} has no class subfolders with files to use (expected {folder}/real, {folder}/fake, ...)")
     if len(classes) < 2:
         raise LivenessError(f"{folder} has only one class ({next(iter(classes))}); liveness needs two or more")
     return classes

@@ -17,13 +17,22 @@ def is_video(path):
     return path.lower().endswith(VIDEO_EXTENSIONS)
 
 
-def list_images(folder):
-    """Image files under `folder`, sorted, recursively (like imutils.paths.list_images)."""
+def _walk(folder, keep):
     found = []
     for root, dirs, files in os.walk(folder):
         dirs.sort()
-        found.extend(os.path.join(root, f) for f in sorted(files) if is_image(f))
+        found.extend(os.path.join(root, f) for f in sorted(files) if keep(f))
     return found
+
+
+def list_images(folder):
+    """Image files under `folder`, sorted, recursively (like imutils.paths.list_images)."""
+    return _walk(folder, is_image)
+
+
+def list_media(folder):
+    """Image and video files under `folder`, sorted, recursively."""
+    return _walk(folder, lambda f: is_image(f) or is_video(f))
 
 
 def expand_inputs(inputs):

@@ -1,0 +1,55 @@
+"""What a model's users must know besides its weights, kept beside it in <model>.json.
+
+The liveness threshold calibrated by evaluate_liveness.py --calibrate lives
+here, so the demo and every later command decide the way it was calibrated.
+"""
+import json
+import os
+
+from liveness.atomic import write_bytes
+from liveness.errors import LivenessError
+
+DEFAULT_THRESHOLD = 0.5
+
+
+def metadata_path(model_path):
+    return f"{model_path}.json"
+
+
+def read_metadata(model_path):
+    """The model's metadata, or {} if it has none."""
+    path = metadata_path(model_path)
+    if not os.path.isfile(path):
+        return {}
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError) as error:
+        raise LivenessError(f"cannot read model metadata {path}: {error}") from None
+    if not isinstance(data, dict):
+        raise LivenessError(f"model metadata {path} is not a JSON object")
+    return data
+
+
+def update_metadata(model_path, **fields):
+    """Merge `fields` into the model's metadata, written atomically."""
+    data = read_metadata(model_path)
+    data.update(fields)
+    write_bytes(metadata_path(model_path), (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+    return data
+
+
+def check_threshold(threshold, what="--threshold"):
+    if threshold is None or not 0.0 <= threshold <= 1.0:
+        raise LivenessError(f"{what} must be in [0, 1], got {threshold}")
+    return float(threshold)
+
+
+def resolve_threshold(model_path, threshold=None):
+    """(threshold, where it came from): the flag, else the calibrated one beside the model, else 0.5."""
+    if threshold is not None:
+        return check_threshold(threshold), "--threshold"
+    stored = read_metadata(model_path).get("threshold")
+    if stored is not None:
+        return check_threshold(stored, f"threshold in {metadata_path(model_path)}"), f"calibrated ({metadata_path(model_path)})"
+    return DEFAULT_THRESHOLD, "default"

@@ -81,3 +81,19 @@ def test_detector_folder_without_the_model_files_is_refused(clips, tmp_path):
     empty.mkdir()
     result = run_script("gather_examples.py", "-i", clips["real"], "-o", tmp_path / "out", "-d", empty)
     assert_one_line_error(result, "deploy.prototxt")
+
+
+def test_the_manifest_traces_every_roi_to_its_recording_and_frame(clips, tmp_path):
+    import csv
+
+    run_script("gather_examples.py", "-i", clips["real"], "-o", tmp_path, "-s", 2)
+    run_script("gather_examples.py", "-i", clips["real"], "-o", tmp_path, "-s", 4)
+    with open(tmp_path / "manifest.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["file"] for r in rows) == pngs(tmp_path)  # one row per ROI, across both runs
+    for r in rows:
+        assert os.path.samefile(r["source"], clips["real"])
+        assert r["file"].startswith(f"real_{int(r['frame']):06d}")
+        roi = cv2.imread(str(tmp_path / r["file"]))
+        assert roi.shape[:2] == (int(r["endY"]) - int(r["startY"]), int(r["endX"]) - int(r["startX"]))
+        assert 0.5 < float(r["confidence"]) <= 1.0

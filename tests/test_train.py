@@ -86,3 +86,21 @@ def test_an_existing_model_survives_a_failed_run(tmp_path):
     result = run_script("train_liveness.py", "-d", tmp_path / "nope", "-m", tmp_path / "m.keras", "-l", tmp_path / "le")
     assert result.returncode != 0
     assert (tmp_path / "m.keras").read_bytes() == b"the user's earlier model"
+
+
+def test_a_group_split_reports_its_groups(tmp_path, roi_dataset):
+    dataset = tmp_path / "dataset"
+    for label in ("real", "fake"):
+        (dataset / label).mkdir(parents=True)
+        for i, path in enumerate(sorted((roi_dataset / label).iterdir())):
+            shutil.copy(path, dataset / label / f"subj{'ABC'[i % 3]}_{label}_{i:06d}.png")
+    result = run_script("train_liveness.py", "-d", dataset, "-m", tmp_path / "m.keras", "-l", tmp_path / "le.pickle",
+                        "-p", tmp_path / "plot.png", "-e", 1, "-b", 4, "--split", "group", "--group-by", "subject")
+    assert result.returncode == 0, result.stderr
+    report = (tmp_path / "m.report.txt").read_text()
+    assert "group by subject" in report and "subjects in train" in report
+    line = next(l for l in report.splitlines() if l.startswith("split:"))
+    train_part, test_part = line.split(" in test ")
+    train_people = {p for p in "ABC" if f"subj{p}" in train_part.split(" in train ")[1]}
+    test_people = {p for p in "ABC" if f"subj{p}" in test_part}
+    assert train_people and test_people and not train_people & test_people

@@ -8,6 +8,7 @@ with the original's time decay, batch size 8, 50 epochs.
     python train_liveness.py --dataset dataset --model liveness.keras --le le.pickle --plot plot.png
 """
 import argparse
+import datetime
 import os
 import sys
 
@@ -28,6 +29,7 @@ from liveness.atomic import atomic_path, write_bytes  # noqa: E402
 from liveness.dataset import load_rois  # noqa: E402
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
 from liveness.labels import save_label_encoder  # noqa: E402
+from liveness.metadata import update_metadata  # noqa: E402
 from liveness.model_io import save_model  # noqa: E402
 from liveness.provenance import recordings_of, subject_of  # noqa: E402
 from liveness.splits import group_split, random_split  # noqa: E402
@@ -161,6 +163,9 @@ def main():
 
     print(f"[INFO] serializing network to '{args.model}'...")
     save_model(model, args.model)
+    update_metadata(args.model, trained_at=datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                    classes=[str(c) for c in le.classes_], dataset=os.path.abspath(args.dataset), split=split_used,
+                    epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     save_label_encoder(le, args.le)
     write_bytes(args.report, (f"dataset: {args.dataset}\nsplit: {split_used}; "
                               f"{len(trainX)} train, {len(testX)} test\n\n{report}").encode())

@@ -1,0 +1,189 @@
+"""Liveness as a service: an HTTP API that scores incoming images.
+
+    python liveness_api.py --model liveness.keras --le le.pickle --host 127.0.0.1 --port 8000
+
+POST /v1/liveness takes an image as a multipart upload (field `file`) or as JSON
+{"image_base64": "..."} and answers every face found (box, score, decision real / fake /
+not_sure), the threshold and band used, and the model's identity. GET /healthz says the
+process is alive, GET /readyz that the model is loaded; the OpenAPI docs are at /docs.
+"""
+import argparse
+import base64
+import binascii
+import json
+import os
+import sys
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from liveness.errors import LivenessError, exit_on_error
+from liveness.metadata import check_threshold
+from liveness.service import ApiError, LivenessService, Settings
+
+SETTINGS_ENV = "LIVENESS_API_SETTINGS"
+
+REQUEST_BODY = {  # the body is read by hand (to cap its size), so its schema is stated here for /docs
+    "required": True,
+    "content": {
+        "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                                           "properties": {"file": {"type": "string", "format": "binary"}}}},
+        "application/json": {"schema": {"type": "object", "required": ["image_base64"],
+                                        "properties": {"image_base64": {"type": "string"}}}},
+    },
+}
+
+
+async def read_body(request, max_bytes):
+    """The request body, refused with 413 as soon as it passes `max_bytes`."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise ApiError(413, f"upload over {max_bytes / 1e6:g} MB")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise ApiError(413, f"upload over {max_bytes / 1e6:g} MB")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def image_bytes(request, max_bytes):
+    """The encoded image from a multipart `file` field or a JSON `image_base64` field."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in ("multipart/form-data", "application/json"):
+        raise ApiError(415, "send multipart/form-data with a 'file' field, or JSON with 'image_base64'")
+    body = await read_body(request, max_bytes)
+    if content_type == "application/json":
+        try:
+            payload = json.loads(body)
+            encoded = payload["image_base64"]
+            if "," in encoded[:100] and encoded.startswith("data:"):
+                encoded = encoded.split(",", 1)[1]  # a data: URL
+            return base64.b64decode(encoded, validate=True)
+        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+            raise ApiError(422, "JSON body must be an object with 'image_base64' holding base64 image bytes") from None
+
+    async def stream():
+        yield body
+
+    try:
+        form = await MultiPartParser(request.headers, stream()).parse()
+    except MultiPartException as error:
+        raise ApiError(422, f"malformed multipart body: {error.message}") from None
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise ApiError(422, "multipart body needs a 'file' field holding the image")
+    data = await upload.read()
+    await form.close()
+    return data
+
+
+def create_app(settings, service=None):
+    """The FastAPI app; the model loads at start-up unless a loaded `service` is given."""
+    state = {"service": service}
+
+    async def lifespan(app):
+        if state["service"] is None:
+            state["service"] = LivenessService(settings)
+        yield
+        state["service"].executor.shutdown(wait=False)
+
+    app = FastAPI(title="Face liveness", version="1", lifespan=lifespan,
+                  description="Tells live faces from presentation attacks (photos, replayed videos).")
+
+    @app.exception_handler(ApiError)
+    async def api_error(request, error):
+        return JSONResponse({"detail": error.detail}, status_code=error.status)
+
+    @app.get("/healthz")
+    async def healthz():
+        """The process is up and answering."""
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz():
+        """The model is loaded and requests can be scored."""
+        if state["service"] is None:
+            return JSONResponse({"status": "loading"}, status_code=503)
+        return {"status": "ready", "model": state["service"].identity}
+
+    @app.post("/v1/liveness", openapi_extra={"requestBody": REQUEST_BODY})
+    async def liveness(request: Request):
+        """Score every face of one image."""
+        service = state["service"]
+        if service is None:
+            raise ApiError(503, "model still loading")
+        data = await image_bytes(request, service.max_bytes)
+        if not data:
+            raise ApiError(422, "empty image")
+        return await service.score(data)
+
+    return app
+
+
+def app_from_env():
+    """App factory for uvicorn's worker processes (--workers N): settings come in an environment variable."""
+    values = json.loads(os.environ[SETTINGS_ENV])
+    if values.get("band"):
+        values["band"] = tuple(values["band"])
+    return create_app(Settings(**values))
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-m", "--model", required=True, help="liveness model")
+    ap.add_argument("-l", "--le", required=True, help="its label encoder (le.pickle)")
+    ap.add_argument("-d", "--detector", default=None, help="SSD face detector folder (default: face_detector/)")
+    ap.add_argument("-c", "--confidence", type=float, default=0.5, help="face detector's minimum probability")
+    ap.add_argument("-t", "--threshold", type=float, default=None,
+                    help="liveness threshold on the real score (default: calibrated beside the model, else 0.5)")
+    ap.add_argument("--band", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,
+                    help="scores in [LOW, HIGH] are answered not_sure")
+    ap.add_argument("--bona-fide", default="real", help="the live class")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8000)
+    ap.add_argument("--workers", type=int, default=1, help="server processes, each with its own model")
+    ap.add_argument("--threads", type=int, default=2, help="scoring threads per process")
+    ap.add_argument("--publish", default=None, help="save each scored image under DIR/<decision>/ with metadata.csv")
+    ap.add_argument("--publish-max-mb", type=float, default=1024.0, help="stop saving (not serving) past this size")
+    ap.add_argument("--max-upload-mb", type=float, default=10.0, help="larger uploads get 413")
+    ap.add_argument("--max-megapixels", type=float, default=40.0, help="larger images get 413, before decoding")
+    args = ap.parse_args()
+    if args.threshold is not None:
+        check_threshold(args.threshold)
+    if args.band is not None and not (0 <= args.band[0] <= args.band[1] <= 1):
+        raise LivenessError(f"--band needs 0 <= LOW <= HIGH <= 1, got {args.band[0]} {args.band[1]}")
+    if min(args.workers, args.threads) < 1 or not 0 < args.port < 65536:
+        raise LivenessError("--workers and --threads must be 1 or more, --port in 1..65535")
+    if min(args.max_upload_mb, args.max_megapixels, args.publish_max_mb) <= 0:
+        raise LivenessError("--max-upload-mb, --max-megapixels and --publish-max-mb must be above 0")
+    return args
+
+
+@exit_on_error
+def main():
+    args = parse_args()
+    settings = Settings(model=args.model, le=args.le, detector=args.detector, confidence=args.confidence,
+                        threshold=args.threshold, band=tuple(args.band) if args.band else None,
+                        bona_fide=args.bona_fide, publish=args.publish, publish_max_mb=args.publish_max_mb,
+                        max_upload_mb=args.max_upload_mb, max_megapixels=args.max_megapixels, threads=args.threads)
+    print("[INFO] loading liveness model...")
+    service = LivenessService(settings)  # bad input fails here, in one line, before the server starts
+    print(f"[INFO] model {service.identity['file']} sha256 {service.identity['sha256'][:12]}, "
+          f"threshold {service.threshold:.4f} ({service.threshold_source})")
+    print(f"[INFO] serving on http://{args.host}:{args.port} (docs at /docs), {args.workers} worker(s)")
+    if args.workers == 1:
+        uvicorn.run(create_app(settings, service), host=args.host, port=args.port, log_level="warning")
+    else:
+        os.environ[SETTINGS_ENV] = json.dumps(settings.__dict__)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        uvicorn.run("liveness_api:app_from_env", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 
 from liveness.atomic import atomic_path, write_bytes  # noqa: E402
 from liveness.classifier import LivenessClassifier  # noqa: E402
-from liveness.detector import FaceDetector  # noqa: E402
+from liveness.detector import add_detector_arguments, create_detector  # noqa: E402
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
 from liveness.media import is_video  # noqa: E402
 from liveness.metadata import check_threshold, resolve_threshold, update_metadata  # noqa: E402
@@ -40,8 +40,7 @@ def parse_args():
     ap.add_argument("-l", "--le", required=True, help="its label encoder (le.pickle)")
     ap.add_argument("--dataset", help="labelled folder to evaluate (class folders of ROIs and/or videos)")
     ap.add_argument("-o", "--output", help="folder for metrics.json, scores.csv and roc_det.png")
-    ap.add_argument("-d", "--detector", default=None, help="SSD face detector folder (default: face_detector/)")
-    ap.add_argument("-c", "--confidence", type=float, default=0.5, help="face detector's minimum probability")
+    add_detector_arguments(ap)
     ap.add_argument("--detect", action="store_true", help="run the face detector on still images too (full photos)")
     ap.add_argument("-s", "--skip", type=int, default=1, help="score every N-th video frame")
     ap.add_argument("--bona-fide", default="real", help="the live class; every other class is an attack type")
@@ -197,7 +196,7 @@ def main():
     print("[INFO] loading liveness model...")
     model, le = load_model_and_labels(args.model, args.le)
     classifier = LivenessClassifier(model, le, args.bona_fide)
-    detector = FaceDetector(args.detector, args.confidence)
+    detector = create_detector(args.detector_type, args.detector, args.confidence)
     score = dict(classifier=classifier, bona_fide=args.bona_fide, detector=detector, detect=args.detect, skip=args.skip)
 
     if args.calibrate:

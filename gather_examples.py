@@ -16,7 +16,7 @@ import os
 import cv2
 from tqdm import tqdm
 
-from liveness.detector import FaceDetector
+from liveness.detector import add_detector_arguments, create_detector
 from liveness.errors import LivenessError, exit_on_error
 from liveness.media import check_readable, expand_inputs, frame_count, read_frames
 
@@ -26,10 +26,7 @@ def parse_args():
     ap.add_argument("-i", "--input", type=str, nargs="+", required=True,
                     help="video file(s), image(s), or a folder of them")
     ap.add_argument("-o", "--output", type=str, required=True, help="folder for the cropped faces")
-    ap.add_argument("-d", "--detector", type=str, default=None,
-                    help="folder with deploy.prototxt and the res10 caffemodel (default: face_detector/)")
-    ap.add_argument("-c", "--confidence", type=float, default=0.5,
-                    help="minimum face detector probability")
+    add_detector_arguments(ap)
     ap.add_argument("-s", "--skip", type=int, default=16, help="keep every N-th frame")
     args = ap.parse_args()
     if args.skip < 1:
@@ -111,7 +108,7 @@ def main():
         check_readable(path)
 
     print("[INFO] loading face detector...")
-    detector = FaceDetector(args.detector, args.confidence)
+    detector = create_detector(args.detector_type, args.detector, args.confidence)
     os.makedirs(args.output, exist_ok=True)
 
     totals = [0, 0, 0]

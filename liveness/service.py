@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from liveness.classifier import LivenessClassifier
-from liveness.detector import FaceDetector
+from liveness.detector import create_detector
 from liveness.metadata import read_metadata, resolve_threshold
 from liveness.metrics import FAKE, NOT_SURE, REAL, decide
 from liveness.model_io import load_model_and_labels
@@ -43,6 +43,7 @@ class Settings:
     model: str
     le: str
     detector: str = None
+    detector_type: str = "ssd"
     confidence: float = 0.5
     threshold: float = None
     band: tuple = None
@@ -187,7 +188,7 @@ class LivenessService:
             raise LivenessError(f"the model has no '{settings.bona_fide}' class (its classes: "
                                 f"{', '.join(self.classifier.classes)})")
         self.bona_column = self.classifier.classes.index(settings.bona_fide)
-        FaceDetector(settings.detector, settings.confidence)  # fail now, not on the first request
+        self._new_detector()  # fail now, not on the first request
         self._local = threading.local()
         self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=settings.threads)
         self.batcher = RoiBatcher(self.classifier, self.executor)
@@ -200,10 +201,13 @@ class LivenessService:
         self.max_bytes = int(settings.max_upload_mb * 1e6)
         self.max_pixels = settings.max_megapixels * 1e6
 
+    def _new_detector(self):
+        return create_detector(self.settings.detector_type, self.settings.detector, self.settings.confidence)
+
     def _detector(self):
         # a cv2.dnn.Net must not run on two threads at once: one per pool thread
         if not hasattr(self._local, "detector"):
-            self._local.detector = FaceDetector(self.settings.detector, self.settings.confidence)
+            self._local.detector = self._new_detector()
         return self._local.detector
 
     def _decode_and_detect(self, data):

@@ -6,7 +6,7 @@ from sklearn.preprocessing import LabelEncoder
 
 from conftest import assert_one_line_error, read_video, run_script
 from liveness.classifier import LivenessClassifier
-from liveness.detector import FaceDetector
+from liveness.detector import SsdDetector
 from liveness.model_io import load_model_and_labels
 from liveness.pipeline import score_faces
 
@@ -30,7 +30,7 @@ def test_the_demo_on_a_clip_writes_every_frame_annotated(trained, clips, tmp_pat
 
 def test_one_face_gets_one_label(trained, face_frame):
     model, le = load_model_and_labels(trained["model"], trained["le"])
-    faces = score_faces(face_frame, FaceDetector(min_confidence=0.2), LivenessClassifier(model, le))
+    faces = score_faces(face_frame, SsdDetector(min_confidence=0.2), LivenessClassifier(model, le))
     assert len(faces) == 1
     assert faces[0].label in ("fake", "real")
     assert faces[0].score == max(faces[0].probabilities)

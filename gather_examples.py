@@ -11,6 +11,8 @@ frame, box, detector confidence) so every ROI can be traced to its recording.
 """
 import argparse
 import csv
+import functools
+import multiprocessing
 import os
 
 import cv2
@@ -18,7 +20,7 @@ from tqdm import tqdm
 
 from liveness.detector import add_detector_arguments, create_detector
 from liveness.errors import LivenessError, exit_on_error
-from liveness.media import check_readable, expand_inputs, frame_count, read_frames
+from liveness.media import check_readable, expand_inputs, frame_count, prefetch, read_frames
 
 
 def parse_args():
@@ -28,21 +30,29 @@ def parse_args():
     ap.add_argument("-o", "--output", type=str, required=True, help="folder for the cropped faces")
     add_detector_arguments(ap)
     ap.add_argument("-s", "--skip", type=int, default=16, help="keep every N-th frame")
+    ap.add_argument("-j", "--jobs", type=int, default=1,
+                    help="detect in N processes, each with its own detector (same results as 1)")
     args = ap.parse_args()
     if args.skip < 1:
         raise LivenessError(f"--skip must be 1 or more, got {args.skip}")
+    if args.jobs < 1:
+        raise LivenessError(f"--jobs must be 1 or more, got {args.jobs}")
     return args
 
 
-def save_roi(roi, folder, source, frame_index):
-    """Write `roi` as <source>_<frame>.png, never replacing a file already there."""
+def encode_roi(roi):
     ok, encoded = cv2.imencode(".png", roi)
     if not ok:
-        raise LivenessError(f"cannot encode a face from {source} frame {frame_index}")
+        raise LivenessError("cannot encode a face crop as PNG")
+    return encoded.tobytes()
+
+
+def save_roi(png, folder, source, frame_index):
+    """Write PNG bytes as <source>_<frame>.png, never replacing a file already there."""
     base = os.path.join(folder, f"{source}_{frame_index:06d}")
     tmp = f"{base}.{os.getpid()}.tmp"
     with open(tmp, "wb") as f:
-        f.write(encoded.tobytes())
+        f.write(png)
     try:
         for attempt in range(10_000):
             path = f"{base}.png" if attempt == 0 else f"{base}_{attempt}.png"
@@ -77,27 +87,94 @@ class Manifest:
         self.file.close()
 
 
-def gather(path, detector, output, skip, progress, manifest):
-    """ROIs from one video or image: returns (frames read, faces saved, frames without a face)."""
-    source = os.path.splitext(os.path.basename(path))[0]
-    read = saved = missed = 0
-    for index, frame in read_frames(path):
-        read += 1
-        progress.update(1)
-        # like the original: frames skip, 2*skip, ... counting from one
-        if read % skip != 0:
+def kept(index, skip, slot=0, slots=1):
+    """Whether frame `index` (from zero) is gathered, and by worker `slot` of `slots`.
+
+    Like the original, frames skip, 2*skip, ... counting from one are kept; with
+    several workers on one recording they take the kept frames in turn.
+    """
+    number = index + 1
+    return number % skip == 0 and (number // skip - 1) % slots == slot
+
+
+def find_rois(path, detector, skip, counts, on_frame=None, slot=0, slots=1):
+    """Yield (frame index, box, confidence, PNG of the face) for this slot's kept frames with a face.
+
+    Counts frames read and kept frames without a face into `counts`.
+    """
+    frames = read_frames(path, select=lambda i: kept(i, skip, slot, slots))
+    for index, frame in prefetch(frames):  # decoding runs ahead on its own thread
+        counts["read"] += 1
+        if on_frame is not None:
+            on_frame()
+        if frame is None:
             continue
         faces = detector.detect(frame)
         if not faces:
-            missed += 1
+            counts["missed"] += 1
             continue
         box, confidence = faces[0]
         (startX, startY, endX, endY) = box
-        roi_path = save_roi(frame[startY:endY, startX:endX], output, source, index)
+        yield index, box, confidence, encode_roi(frame[startY:endY, startX:endX])
+
+
+def store(path, rois, output, manifest):
+    """Save one recording's ROIs and their manifest rows, in frame order; returns how many."""
+    source = os.path.splitext(os.path.basename(path))[0]
+    saved = 0
+    for index, box, confidence, png in rois:
+        roi_path = save_roi(png, output, source, index)
         manifest.add(roi_path, os.path.abspath(path), index, box, confidence)
         saved += 1
-        progress.set_postfix(saved=saved)
-    return read, saved, missed
+    return saved
+
+
+_worker_detector = None  # one per worker process (--jobs)
+
+
+def _start_worker(detector_type, folder, confidence):
+    global _worker_detector
+    cv2.setNumThreads(1)  # the processes share the cores; one thread each
+    _worker_detector = create_detector(detector_type, folder, confidence)
+
+
+def _gather_in_worker(task, skip, slots):
+    path, slot = task
+    counts = {"read": 0, "missed": 0}
+    return path, list(find_rois(path, _worker_detector, skip, counts, slot=slot, slots=slots)), counts
+
+
+def gather_parallel(paths, args, manifest):
+    """--jobs N: each recording's kept frames shared among N processes, written here in frame order.
+
+    The ROIs, their names and the manifest come out as --jobs 1 writes them.
+    """
+    totals = {"read": 0, "missed": 0, "saved": 0}
+    tasks = [(path, slot) for path in paths for slot in range(args.jobs)]
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(args.jobs, _start_worker, (args.detector_type, args.detector, args.confidence)) as pool:
+        results = pool.imap(functools.partial(_gather_in_worker, skip=args.skip, slots=args.jobs), tasks)
+        parts = []
+        for path, rois, counts in tqdm(results, total=len(tasks), desc="recording parts", unit="part"):
+            parts.append(rois)
+            totals["missed"] += counts["missed"]
+            if len(parts) == args.jobs:  # every slot of this recording is in
+                totals["read"] += counts["read"]
+                totals["saved"] += store(path, sorted((r for part in parts for r in part), key=lambda r: r[0]),
+                                         args.output, manifest)
+                parts = []
+    return totals
+
+
+def gather_serial(paths, args, manifest):
+    """--jobs 1: one recording after another, with a progress bar over frames."""
+    detector = create_detector(args.detector_type, args.detector, args.confidence)
+    totals = {"read": 0, "missed": 0, "saved": 0}
+    for path in paths:
+        with tqdm(total=frame_count(path) or None, desc=os.path.basename(path), unit="frame") as progress:
+            totals["saved"] += store(path, find_rois(path, detector, args.skip, totals, lambda: progress.update(1)),
+                                     args.output, manifest)
+    return totals
 
 
 @exit_on_error
@@ -107,21 +184,18 @@ def main():
     for path in paths:
         check_readable(path)
 
-    print("[INFO] loading face detector...")
-    detector = create_detector(args.detector_type, args.detector, args.confidence)
+    create_detector(args.detector_type, args.detector, args.confidence)  # a bad detector fails here, once
+    print(f"[INFO] gathering faces from {len(paths)} file(s) with the {args.detector_type} detector, "
+          f"{args.jobs} process(es)...")
     os.makedirs(args.output, exist_ok=True)
-
-    totals = [0, 0, 0]
     manifest = Manifest(args.output)
     try:
-        for path in paths:
-            with tqdm(total=frame_count(path) or None, desc=os.path.basename(path), unit="frame") as progress:
-                counts = gather(path, detector, args.output, args.skip, progress, manifest)
-            totals = [t + c for t, c in zip(totals, counts)]
+        gather = gather_parallel if args.jobs > 1 else gather_serial
+        totals = gather(paths, args, manifest)
     finally:
         manifest.close()
-    read, saved, missed = totals
-    print(f"[INFO] {read} frames read, {saved} faces saved to {args.output}, {missed} frames without a face")
+    print(f"[INFO] {totals['read']} frames read, {totals['saved']} faces saved to {args.output}, "
+          f"{totals['missed']} frames without a face")
 
 
 if __name__ == "__main__":

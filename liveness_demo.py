@@ -18,10 +18,10 @@ from liveness.atomic import atomic_path  # noqa: E402
 from liveness.classifier import LivenessClassifier  # noqa: E402
 from liveness.detector import add_detector_arguments, create_detector  # noqa: E402
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
-from liveness.media import frame_count, open_video  # noqa: E402
+from liveness.media import frame_count, open_video, prefetch  # noqa: E402
 from liveness.metadata import resolve_threshold  # noqa: E402
 from liveness.model_io import load_model_and_labels  # noqa: E402
-from liveness.pipeline import score_faces  # noqa: E402
+from liveness.pipeline import StreamScorer  # noqa: E402
 
 REAL_COLOR = (0, 255, 0)  # BGR green
 FAKE_COLOR = (0, 0, 255)  # BGR red
@@ -38,12 +38,17 @@ def parse_args():
     ap.add_argument("-o", "--output", type=str, default=None, help="write the annotated video here")
     ap.add_argument("--no-display", action="store_true", help="show no window (machines with no screen)")
     ap.add_argument("--width", type=int, default=600, help="resize frames to this width, as the original (0 keeps them)")
+    ap.add_argument("--detect-every", type=int, default=3,
+                    help="run the face detector on every N-th frame, re-classifying the last boxes between "
+                         "(every frame while no face, or an unsure one, is found); 1 detects on every frame")
     ap.add_argument("--bona-fide", type=str, default="real", help="the live class, drawn in green")
     ap.add_argument("-t", "--threshold", type=float, default=None,
                     help="liveness threshold on the real score (default: calibrated beside the model, else 0.5)")
     args = ap.parse_args()
     if args.width < 0:
         raise LivenessError("--width must be 0 or more")
+    if args.detect_every < 1:
+        raise LivenessError(f"--detect-every must be 1 or more, got {args.detect_every}")
     if args.no_display and args.output is None:
         raise LivenessError("--no-display without --output would show and keep nothing; add --output FILE")
     return args
@@ -96,11 +101,11 @@ class LazyVideoWriter:
             self.writer.release()
 
 
-def run(frames, detector, classifier, output, display, bona_fide, progress):
+def run(frames, scorer, output, display, bona_fide, progress):
     """The demo loop; returns (frames, faces) processed."""
     count = faces = 0
     for frame in frames:
-        scored = score_faces(frame, detector, classifier)
+        scored = scorer(frame)
         for face in scored:
             draw_face(frame, face, bona_fide)
         output.write(frame)
@@ -146,7 +151,9 @@ def main():
     with atomic_path(args.output) if args.output else contextlib.nullcontext() as tmp:
         output = LazyVideoWriter(tmp, fps)
         try:
-            count, faces = run(frames_from(capture, args.width), detector, classifier, output,
+            scorer = StreamScorer(detector, classifier, args.detect_every)
+            # frames decode and resize on their own thread while this one detects and classifies
+            count, faces = run(prefetch(frames_from(capture, args.width)), scorer, output,
                                not args.no_display, args.bona_fide, progress)
         finally:
             output.release()

@@ -1,5 +1,7 @@
 """Reading videos and images: which files an --input names, and their frames."""
 import os
+import queue
+import threading
 
 import cv2
 
@@ -70,22 +72,27 @@ def frame_count(path):
     return max(count, 0)
 
 
-def read_frames(path):
+def read_frames(path, select=None):
     """Yield (index, frame) for every frame of a video, or once for an image (index 0).
 
+    With `select` (index -> bool), frames it rejects are only grabbed, not
+    converted, and come as (index, None): cheaper, and the indices stay true.
     Raises LivenessError when the file cannot be read or holds no frame.
     """
     if is_image(path):
         image = cv2.imread(path)
         if image is None:
             raise LivenessError(f"cannot decode image {path}")
-        yield 0, image
+        yield 0, image if select is None or select(0) else None
         return
     capture = open_video(path)
     index = 0
     try:
         while True:
-            grabbed, frame = capture.read()
+            if select is None or select(index):
+                grabbed, frame = capture.read()
+            else:
+                grabbed, frame = capture.grab(), None
             if not grabbed:
                 break
             yield index, frame
@@ -100,3 +107,44 @@ def check_readable(path):
     """Fail early, before any work, on a file that yields no frame."""
     for _ in read_frames(path):
         return
+
+
+def prefetch(iterable, depth=8):
+    """Iterate `iterable` on a background thread, up to `depth` items ahead.
+
+    Video decoding releases the GIL, so frames decode while the caller detects
+    and classifies the previous ones. An error in the producer is raised here.
+    """
+    items = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def put(entry):
+        while not stop.is_set():  # a consumer that has gone away never leaves us blocked
+            try:
+                items.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def produce():
+        try:
+            for item in iterable:
+                if not put((item, None)):
+                    return
+            put((done, None))
+        except BaseException as error:  # handed to the consumer
+            put((done, error))
+
+    threading.Thread(target=produce, daemon=True).start()
+    try:
+        while True:
+            item, error = items.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()

@@ -15,11 +15,44 @@ class ScoredFace:
 
 def score_faces(frame, detector, classifier):
     """Detect the faces of a BGR frame and classify them all in one batch."""
-    faces = detector.detect(frame)
+    return classify_faces(frame, detector.detect(frame), classifier)
+
+
+def classify_faces(frame, faces, classifier):
+    """Classify the given (box, confidence) faces of a frame in one batch."""
     rois = [frame[startY:endY, startX:endX] for (startX, startY, endX, endY), _ in faces]
-    probabilities = classifier.predict(rois)
     scored = []
-    for (box, confidence), p in zip(faces, probabilities):
+    for (box, confidence), p in zip(faces, classifier.predict(rois)):
         label, score = classifier.label(p)
         scored.append(ScoredFace(box, confidence, p, label, score))
     return scored
+
+
+class StreamScorer:
+    """Faces of consecutive video frames, with the face detector run on every k-th frame only.
+
+    The SSD costs most of a frame's time, and a face moves little in a frame or
+    two: between detections the last boxes are kept and the faces in them are
+    classified afresh, so every frame still gets its own liveness score. While
+    no face is found, or one is found only just (detector confidence under
+    `sure`), the detector runs on every frame: that is where a face comes and
+    goes between one frame and the next.
+    """
+
+    def __init__(self, detector, classifier, detect_every=1, sure=0.8):
+        self.detector, self.classifier, self.detect_every = detector, classifier, max(1, detect_every)
+        self.sure = sure
+        self.since_detection, self.faces = None, []
+
+    def _must_detect(self):
+        if self.since_detection is None or self.since_detection + 1 >= self.detect_every:
+            return True
+        return not self.faces or min(confidence for _, confidence in self.faces) < self.sure
+
+    def __call__(self, frame):
+        if self._must_detect():
+            self.faces = self.detector.detect(frame)
+            self.since_detection = 0
+        else:
+            self.since_detection += 1
+        return classify_faces(frame, self.faces, self.classifier)

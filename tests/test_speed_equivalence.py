@@ -1,0 +1,89 @@
+"""The fast paths give what the plain ones give: labels with frame skipping, ROIs with --jobs."""
+import csv
+import os
+
+import numpy as np
+import pytest
+
+from conftest import read_video, run_script
+from liveness.classifier import LivenessClassifier
+from liveness.detector import SsdDetector
+from liveness.media import prefetch
+from liveness.model_io import load_model_and_labels
+from liveness.pipeline import StreamScorer, score_faces
+from liveness.sample import real_frames, replay_frames
+
+
+@pytest.fixture(scope="module")
+def classifier(trained):
+    return LivenessClassifier(*load_model_and_labels(trained["model"], trained["le"]))
+
+
+def labels(faces):
+    return faces[0].label if faces else "none"
+
+
+@pytest.mark.parametrize("make", [real_frames, replay_frames])
+def test_detecting_every_third_frame_labels_like_detecting_every_frame(classifier, make):
+    frames = list(make(30, (320, 240)))
+    detector = SsdDetector()
+    full = [score_faces(f, detector, classifier) for f in frames]
+    scorer = StreamScorer(detector, classifier, detect_every=3)
+    fast = [scorer(f) for f in frames]
+    assert [labels(f) for f in fast] == [labels(f) for f in full]
+    for a, b in zip(fast, full):  # same faces, close boxes, close scores
+        assert len(a) == len(b) == 1
+        assert np.abs(np.subtract(a[0].box, b[0].box)).max() <= 25
+        assert abs(a[0].score - b[0].score) < 0.2
+
+
+def test_the_detector_runs_on_every_frame_while_no_face_is_found(classifier):
+    class Counting(SsdDetector):
+        calls = 0
+
+        def detect(self, frame):
+            Counting.calls += 1
+            return super().detect(frame)
+
+    blank = np.full((240, 320, 3), 100, "uint8")
+    face = next(real_frames(1, (320, 240)))
+    scorer = StreamScorer(Counting(), classifier, detect_every=3)
+    results = [scorer(f) for f in (blank, blank, face, face, face, face)]
+    assert [len(r) for r in results] == [0, 0, 1, 1, 1, 1]  # the face is found on the frame it appears
+    assert Counting.calls == 4  # blank, blank, face (found), then the next due detection at the 6th frame
+
+
+def test_gathering_with_two_jobs_writes_what_one_job_writes(clips, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    for out, jobs in ((one, 1), (two, 2)):
+        result = run_script("gather_examples.py", "-i", clips["real"], clips["fake"], "-o", out, "-s", 1, "-j", jobs)
+        assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in one.iterdir())
+    assert names == sorted(p.name for p in two.iterdir())
+    for name in names:
+        if name != "manifest.csv":
+            assert (one / name).read_bytes() == (two / name).read_bytes(), name
+    with open(one / "manifest.csv") as a, open(two / "manifest.csv") as b:
+        assert list(csv.reader(a)) == list(csv.reader(b))
+
+
+def test_prefetch_keeps_order_and_passes_errors_on():
+    assert list(prefetch(iter(range(100)), depth=3)) == list(range(100))
+
+    def broken():
+        yield 1
+        raise ValueError("decoder failed")
+
+    got = []
+    with pytest.raises(ValueError, match="decoder failed"):
+        for item in prefetch(broken()):
+            got.append(item)
+    assert got == [1]
+
+
+def test_the_demo_writes_every_frame_with_frame_skipping(trained, clips, tmp_path):
+    out = tmp_path / "a.mp4"
+    result = run_script("liveness_demo.py", "-m", trained["model"], "-l", trained["le"], "-i", clips["real"],
+                        "-o", out, "--no-display", "--detect-every", 4)
+    assert result.returncode == 0, result.stderr
+    assert len(read_video(out)) == clips["frames"]

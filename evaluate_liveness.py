@@ -24,13 +24,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from liveness.atomic import atomic_path, write_bytes  # noqa: E402
-from liveness.classifier import LivenessClassifier  # noqa: E402
 from liveness.detector import add_detector_arguments, create_detector  # noqa: E402
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
 from liveness.media import is_video  # noqa: E402
 from liveness.metadata import check_threshold, resolve_threshold, update_metadata  # noqa: E402
 from liveness.metrics import FAKE, NOT_SURE, REAL, bpcer_at_apcer, decide, equal_error_rate, summarize  # noqa: E402
-from liveness.model_io import load_model_and_labels  # noqa: E402
+from liveness.model_io import load_classifier  # noqa: E402
 from liveness.scoring import score_folder  # noqa: E402
 
 
@@ -52,6 +51,8 @@ def parse_args():
                     help="pick the threshold on this separate labelled set and store it beside the model")
     ap.add_argument("--target-apcer", type=float, default=None,
                     help="with --calibrate: the threshold where APCER is at most this (default: at the EER)")
+    ap.add_argument("--smooth", type=int, default=1,
+                    help="score each video frame by the mean over its recording's last N frames (as the demo's --smooth)")
     ap.add_argument("--save-failures", metavar="DIR", default=None,
                     help="copy every misclassified face into DIR/<true>_as_<predicted>/ with metadata.csv")
     args = ap.parse_args()
@@ -71,6 +72,8 @@ def parse_args():
         raise LivenessError("--target-apcer must be in [0, 1]")
     if args.skip < 1:
         raise LivenessError(f"--skip must be 1 or more, got {args.skip}")
+    if args.smooth < 1:
+        raise LivenessError(f"--smooth must be 1 or more, got {args.smooth}")
     if args.calibrate and args.dataset and os.path.realpath(args.calibrate) == os.path.realpath(args.dataset):
         raise LivenessError("--calibrate and --dataset are the same folder: a threshold is never tuned on the set it is evaluated on")
     return args
@@ -92,6 +95,19 @@ def calibrate(rows, bona_fide, target_apcer):
     if threshold is None:
         raise LivenessError("the calibration set needs faces of the bona fide class and of an attack class")
     return min(float(threshold), 1.0), criterion
+
+
+def smooth_scores(rows, frames):
+    """Each video face's score replaced by the mean of its video's last `frames` scores, in frame order."""
+    by_video = {}
+    for r in rows:
+        if is_video(r.file):
+            by_video.setdefault(r.file, []).append(r)
+    for members in by_video.values():
+        members.sort(key=lambda r: r.frame)
+        raw = [r.score for r in members]
+        for i, r in enumerate(members):
+            r.score = float(np.mean(raw[max(0, i - frames + 1):i + 1]))
 
 
 def video_level(rows):
@@ -194,8 +210,7 @@ def save_failures(folder, rows, decisions, bona_fide):
 def main():
     args = parse_args()
     print("[INFO] loading liveness model...")
-    model, le = load_model_and_labels(args.model, args.le)
-    classifier = LivenessClassifier(model, le, args.bona_fide)
+    classifier, _ = load_classifier(args.model, args.le, args.bona_fide)  # its threshold is resolved below
     detector = create_detector(args.detector_type, args.detector, args.confidence)
     score = dict(classifier=classifier, bona_fide=args.bona_fide, detector=detector, detect=args.detect, skip=args.skip)
 
@@ -213,6 +228,8 @@ def main():
     print(f"[INFO] liveness threshold {threshold:.4f} ({source}); face detector confidence {args.confidence}")
 
     rows, counts = score_folder(args.dataset, keep_rois=args.save_failures is not None, **score)
+    if args.smooth > 1:
+        smooth_scores(rows, args.smooth)
     scores, labels = scores_and_labels(rows)
     decisions = decide(scores, threshold, band)
     frame = summarize(scores, labels, args.bona_fide, threshold, band)
@@ -224,7 +241,8 @@ def main():
     results = {
         "model": os.path.abspath(args.model), "dataset": os.path.abspath(args.dataset),
         "bona_fide": args.bona_fide, "threshold": threshold, "threshold_source": source,
-        "band": list(band) if band else None, "detector_confidence": args.confidence,
+        "band": list(band) if band else None, "detector_confidence": args.confidence, "smooth": args.smooth,
+        "crop_scale": classifier.crop_scale, "input_size": list(classifier.size),
         "faces": len(rows), "frames_without_face": counts["no_face"], "skipped_images": counts["skipped"],
         **{k: frame[k] for k in ("apcer", "apcer_per_type", "bpcer", "acer", "bpcer20", "bpcer100", "eer", "auc")},
         "frame_level": frame, "video_level": video,

@@ -15,12 +15,10 @@ import imutils  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from liveness.atomic import atomic_path  # noqa: E402
-from liveness.classifier import LivenessClassifier  # noqa: E402
 from liveness.detector import add_detector_arguments, create_detector  # noqa: E402
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
 from liveness.media import frame_count, open_video, prefetch  # noqa: E402
-from liveness.metadata import resolve_threshold  # noqa: E402
-from liveness.model_io import load_model_and_labels  # noqa: E402
+from liveness.model_io import load_classifier  # noqa: E402
 from liveness.pipeline import StreamScorer  # noqa: E402
 
 REAL_COLOR = (0, 255, 0)  # BGR green
@@ -44,7 +42,11 @@ def parse_args():
     ap.add_argument("--bona-fide", type=str, default="real", help="the live class, drawn in green")
     ap.add_argument("-t", "--threshold", type=float, default=None,
                     help="liveness threshold on the real score (default: calibrated beside the model, else 0.5)")
+    ap.add_argument("--smooth", type=int, default=1,
+                    help="decide on each face's probabilities averaged over its last N frames (1: every frame alone)")
     args = ap.parse_args()
+    if args.smooth < 1:
+        raise LivenessError(f"--smooth must be 1 or more, got {args.smooth}")
     if args.width < 0:
         raise LivenessError("--width must be 0 or more")
     if args.detect_every < 1:
@@ -129,10 +131,9 @@ def main():
     print("[INFO] loading face detector...")
     detector = create_detector(args.detector_type, args.detector, args.confidence)
     print("[INFO] loading liveness detector...")
-    model, le = load_model_and_labels(args.model, args.le)
-    threshold, source = resolve_threshold(args.model, args.threshold)
-    print(f"[INFO] liveness threshold {threshold:.4f} ({source})")
-    classifier = LivenessClassifier(model, le, args.bona_fide, threshold)
+    classifier, source = load_classifier(args.model, args.le, args.bona_fide, args.threshold)
+    print(f"[INFO] liveness threshold {classifier.threshold:.4f} ({source}); input {classifier.size[0]}x"
+          f"{classifier.size[1]}, face crop x{classifier.crop_scale:g}")
 
     if args.input is not None:
         if not os.path.isfile(args.input):
@@ -151,7 +152,7 @@ def main():
     with atomic_path(args.output) if args.output else contextlib.nullcontext() as tmp:
         output = LazyVideoWriter(tmp, fps)
         try:
-            scorer = StreamScorer(detector, classifier, args.detect_every)
+            scorer = StreamScorer(detector, classifier, args.detect_every, smooth=args.smooth)
             # frames decode and resize on their own thread while this one detects and classifies
             count, faces = run(prefetch(frames_from(capture, args.width)), scorer, output,
                                not args.no_display, args.bona_fide, progress)

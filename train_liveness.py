@@ -54,34 +54,53 @@ def parse_args():
                     help="random: the original split of frames; group: each recording (or person) on one side")
     ap.add_argument("--group-by", choices=("recording", "subject"), default="recording",
                     help="with --split group: keep recordings, or people (file-name prefix before the first _), whole")
+    ap.add_argument("--crop-scale", type=float, default=1.0,
+                    help="look at the face box enlarged this many times around its centre (1: the original's "
+                         "tight box); cut again from the source frames listed in each folder's manifest.csv")
+    ap.add_argument("--size", type=int, default=32, help="input width and height in pixels (the original: 32)")
+    ap.add_argument("--augment", choices=("original", "strong"), default="original",
+                    help="original: the tutorial's geometric augmentation; strong: plus colour, blur and noise")
+    ap.add_argument("--class-weight", choices=("none", "balanced"), default="none",
+                    help="balanced: weigh each class inversely to its number of images")
     args = ap.parse_args()
     if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0:
         raise LivenessError("--epochs and --batch-size must be 1 or more, --lr above 0")
+    if not 1.0 <= args.crop_scale <= 4.0 or not 16 <= args.size <= 256:
+        raise LivenessError("--crop-scale must be in [1, 4] and --size in [16, 256]")
     if args.report is None:
         args.report = os.path.splitext(args.model)[0] + ".report.txt"
     return args
 
 
-def augmentation(seed):
+def augmentation(seed, strength="original"):
     """The original ImageDataGenerator's settings, as Keras 3 layers.
 
     rotation_range=20 (degrees), zoom_range=0.15, width/height_shift_range=0.2,
     shear_range=0.15 (degrees, in ImageDataGenerator), horizontal_flip=True,
-    fill_mode="nearest".
+    fill_mode="nearest". "strong" adds what changes between cameras and
+    people rather than between live and replayed faces: brightness, contrast,
+    saturation and hue, blur, sensor noise.
     """
     shear = float(np.tan(np.deg2rad(0.15)))  # 0.15 degrees as a fraction of the image
+    extra = [] if strength == "original" else [
+        layers.RandomColorJitter(value_range=(0, 1), brightness_factor=0.2, contrast_factor=0.3,
+                                 saturation_factor=(0.3, 0.7), hue_factor=0.05, seed=seed + 5),
+        layers.RandomGaussianBlur(factor=0.5, kernel_size=3, sigma=1.0, value_range=(0, 1), seed=seed + 6),
+        layers.GaussianNoise(0.02, seed=seed + 7),
+    ]
     return keras.Sequential([
         layers.RandomRotation(20 / 360, fill_mode="nearest", seed=seed),
         layers.RandomZoom((-0.15, 0.15), (-0.15, 0.15), fill_mode="nearest", seed=seed + 1),
         layers.RandomTranslation(0.2, 0.2, fill_mode="nearest", seed=seed + 2),
         layers.RandomShear(x_factor=shear, fill_mode="nearest", seed=seed + 3),
         layers.RandomFlip("horizontal", seed=seed + 4),
+        *extra,
     ], name="augmentation")
 
 
-def training_batches(trainX, trainY, batch_size, seed):
+def training_batches(trainX, trainY, batch_size, seed, strength="original"):
     """An endless, reshuffled, augmented stream of training batches."""
-    augment = augmentation(seed)
+    augment = augmentation(seed, strength)
     return (tf.data.Dataset.from_tensor_slices((trainX, trainY))
             .shuffle(len(trainX), seed=seed, reshuffle_each_iteration=True)
             .repeat()
@@ -90,7 +109,7 @@ def training_batches(trainX, trainY, batch_size, seed):
             .prefetch(tf.data.AUTOTUNE))
 
 
-def build_model(classes, lr, epochs, steps_per_execution=1):
+def build_model(classes, lr, epochs, steps_per_execution=1, size=SIZE):
     """LivenessNet compiled as the original: Adam with its time decay, cross-entropy.
 
     `steps_per_execution` runs that many training steps in one compiled call:
@@ -98,7 +117,7 @@ def build_model(classes, lr, epochs, steps_per_execution=1):
     jit_compile was measured too: on 2 CPU cores it doubled the time.)
     """
     decay = keras.optimizers.schedules.InverseTimeDecay(lr, decay_steps=1, decay_rate=lr / epochs)
-    model = LivenessNet.build(width=SIZE[0], height=SIZE[1], depth=3, classes=classes)
+    model = LivenessNet.build(width=size[0], height=size[1], depth=3, classes=classes)
     # the original's loss for two classes; categorical cross-entropy is its many-class form
     loss = "binary_crossentropy" if classes == 2 else "categorical_crossentropy"
     model.compile(loss=loss, optimizer=keras.optimizers.Adam(learning_rate=decay), metrics=["accuracy"],
@@ -106,9 +125,10 @@ def build_model(classes, lr, epochs, steps_per_execution=1):
     return model
 
 
-def fit(model, trainX, trainY, testX, testY, batch_size, epochs, seed, verbose):
+def fit(model, trainX, trainY, testX, testY, batch_size, epochs, seed, verbose, strength="original",
+        class_weight=None):
     """len(train) // batch_size augmented batches an epoch, validated on the held-out set."""
-    return model.fit(training_batches(trainX, trainY, batch_size, seed),
+    return model.fit(training_batches(trainX, trainY, batch_size, seed, strength), class_weight=class_weight,
                      validation_data=(testX, testY), validation_batch_size=max(batch_size, 64),
                      steps_per_epoch=len(trainX) // batch_size, epochs=epochs,
                      shuffle=False,  # the pipeline shuffles
@@ -153,7 +173,8 @@ def main():
     keras.utils.set_random_seed(args.seed)
 
     print("[INFO] loading images...")
-    data, labels, paths, skipped = load_rois(args.dataset, SIZE)
+    size = (args.size, args.size)
+    data, labels, paths, skipped = load_rois(args.dataset, size, args.crop_scale)
     print(f"[INFO] {len(data)} images, {skipped} skipped as undecodable")
 
     le = LabelEncoder()
@@ -166,11 +187,16 @@ def main():
 
     print("[INFO] compiling model...")
     steps = len(trainX) // args.batch_size
-    model = build_model(len(le.classes_), args.lr, args.epochs, steps_per_execution=steps)
+    model = build_model(len(le.classes_), args.lr, args.epochs, steps_per_execution=steps, size=size)
+    class_weight = None
+    if args.class_weight == "balanced":
+        counts = trainY.sum(axis=0)
+        class_weight = {i: float(len(trainY) / (len(counts) * c)) for i, c in enumerate(counts)}
+        print(f"[INFO] class weights {class_weight}")
 
     print(f"[INFO] training network for {args.epochs} epochs...")
     H = fit(model, trainX, trainY, testX, testY, args.batch_size, args.epochs, args.seed,
-            verbose=1 if sys.stdout.isatty() else 2)
+            verbose=1 if sys.stdout.isatty() else 2, strength=args.augment, class_weight=class_weight)
 
     print("[INFO] evaluating network...")
     predictions = model.predict(testX, batch_size=args.batch_size, verbose=0)
@@ -182,9 +208,11 @@ def main():
 
     print(f"[INFO] serializing network to '{args.model}'...")
     save_model(model, args.model)
-    update_metadata(args.model, trained_at=datetime.datetime.now(datetime.timezone.utc).isoformat(),
+    # a new model: nothing of an older one's metadata (its calibrated threshold) may stick to it
+    update_metadata(args.model, replace=True, trained_at=datetime.datetime.now(datetime.timezone.utc).isoformat(),
                     classes=[str(c) for c in le.classes_], dataset=os.path.abspath(args.dataset), split=split_used,
-                    epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+                    epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                    crop_scale=args.crop_scale, size=args.size, augment=args.augment, class_weight=args.class_weight)
     save_label_encoder(le, args.le)
     write_bytes(args.report, (f"dataset: {args.dataset}\nsplit: {split_used}; "
                               f"{len(trainX)} train, {len(testX)} test\n\n{report}").encode())

@@ -178,15 +178,13 @@ def fast_demo(video, model_path, le_path, detect_every):
     import cv2
     import numpy as np
 
-    from liveness.classifier import LivenessClassifier
     from liveness.detector import create_detector
     from liveness.media import prefetch
-    from liveness.model_io import load_model_and_labels
+    from liveness.model_io import load_classifier
     from liveness.pipeline import StreamScorer, score_faces
     from liveness_demo import draw_face, frames_from
 
-    model, le = load_model_and_labels(model_path, le_path)
-    classifier = LivenessClassifier(model, le)
+    classifier, _ = load_classifier(model_path, le_path)
     detector = create_detector("ssd")
     scorer = StreamScorer(detector, classifier, detect_every)
     classifier.predict([np.zeros((40, 40, 3), "uint8")])  # trace once, outside the timing

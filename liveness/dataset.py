@@ -8,6 +8,7 @@ import numpy as np
 from liveness.classifier import roi_to_input
 from liveness.errors import LivenessError
 from liveness.media import list_images
+from liveness.recrop import recrop
 
 
 def class_folders(folder, lister=list_images):
@@ -23,22 +24,26 @@ def class_folders(folder, lister=list_images):
     return classes
 
 
-def load_rois(folder, size):
+def load_rois(folder, size, crop_scale=1.0):
     """(data, labels, paths, skipped): ROIs scaled to [0, 1] at `size` (width, height).
 
-    Files that do not decode are skipped with a warning and counted.
+    With `crop_scale` other than 1, each face is cut again from its source frame
+    at that scale (see liveness.recrop). Files that do not decode are skipped
+    with a warning and counted.
     """
+    entries = [(label, path) for label, class_folder in class_folders(folder).items()
+               for path in list_images(class_folder)]
+    crops = recrop([path for _, path in entries], crop_scale) if crop_scale != 1.0 else None
     data, labels, paths, skipped = [], [], [], 0
-    for label, class_folder in class_folders(folder).items():
-        for path in list_images(class_folder):
-            image = cv2.imread(path)
-            if image is None:
-                print(f"[WARNING] skipping {path}: not a decodable image", file=sys.stderr)
-                skipped += 1
-                continue
-            data.append(roi_to_input(image, size))
-            labels.append(label)
-            paths.append(path)
+    for label, path in entries:
+        image = crops[path] if crops is not None else cv2.imread(path)
+        if image is None:
+            print(f"[WARNING] skipping {path}: not a decodable image", file=sys.stderr)
+            skipped += 1
+            continue
+        data.append(roi_to_input(image, size))
+        labels.append(label)
+        paths.append(path)
     if len(set(labels)) < 2:
         raise LivenessError(f"{folder} has decodable images in fewer than two classes")
     return np.array(data, dtype="float32"), np.array(labels), paths, skipped

@@ -31,9 +31,9 @@ def read_metadata(model_path):
     return data
 
 
-def update_metadata(model_path, **fields):
-    """Merge `fields` into the model's metadata, written atomically."""
-    data = read_metadata(model_path)
+def update_metadata(model_path, replace=False, **fields):
+    """Merge `fields` into the model's metadata (or, with `replace`, start it afresh), written atomically."""
+    data = {} if replace else read_metadata(model_path)
     data.update(fields)
     write_bytes(metadata_path(model_path), (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
     return data

@@ -1,7 +1,10 @@
 """One frame in, its faces scored: the step the demo, evaluation and service share."""
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+
+from liveness.detector import iou
 
 
 @dataclass
@@ -20,7 +23,7 @@ def score_faces(frame, detector, classifier):
 
 def classify_faces(frame, faces, classifier):
     """Classify the given (box, confidence) faces of a frame in one batch."""
-    rois = [frame[startY:endY, startX:endX] for (startX, startY, endX, endY), _ in faces]
+    rois = [classifier.crop(frame, box) for box, _ in faces]
     scored = []
     for (box, confidence), p in zip(faces, classifier.predict(rois)):
         label, score = classifier.label(p)
@@ -39,10 +42,11 @@ class StreamScorer:
     goes between one frame and the next.
     """
 
-    def __init__(self, detector, classifier, detect_every=1, sure=0.8):
+    def __init__(self, detector, classifier, detect_every=1, sure=0.8, smooth=1):
         self.detector, self.classifier, self.detect_every = detector, classifier, max(1, detect_every)
         self.sure = sure
         self.since_detection, self.faces = None, []
+        self.smoother = Smoother(classifier, smooth) if smooth > 1 else None
 
     def _must_detect(self):
         if self.since_detection is None or self.since_detection + 1 >= self.detect_every:
@@ -55,4 +59,34 @@ class StreamScorer:
             self.since_detection = 0
         else:
             self.since_detection += 1
-        return classify_faces(frame, self.faces, self.classifier)
+        scored = classify_faces(frame, self.faces, self.classifier)
+        return self.smoother(scored) if self.smoother else scored
+
+
+class Smoother:
+    """A video-level decision: each face's probabilities averaged over its last N frames.
+
+    Faces are followed from frame to frame by the overlap of their boxes; a
+    face that overlaps none of the last frame's starts afresh.
+    """
+
+    def __init__(self, classifier, frames, overlap=0.3):
+        self.classifier, self.frames, self.overlap = classifier, frames, overlap
+        self.tracks = []  # (last box, deque of probabilities)
+
+    def __call__(self, scored):
+        tracks, taken = [], set()
+        for face in scored:
+            best, best_iou = None, self.overlap
+            for i, (box, _) in enumerate(self.tracks):
+                if i not in taken and iou(face.box, box) >= best_iou:
+                    best, best_iou = i, iou(face.box, box)
+            history = self.tracks[best][1] if best is not None else deque(maxlen=self.frames)
+            if best is not None:
+                taken.add(best)
+            history.append(face.probabilities)
+            tracks.append((face.box, history))
+            face.probabilities = np.mean(history, axis=0)
+            face.label, face.score = self.classifier.label(face.probabilities)
+        self.tracks = tracks
+        return scored

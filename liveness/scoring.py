@@ -16,6 +16,7 @@ from liveness.dataset import class_folders
 from liveness.errors import LivenessError
 from liveness.media import is_video, list_media, read_frames
 from liveness.provenance import manifest_sources, recording_of, subject_of
+from liveness.recrop import recrop
 
 BATCH = 64
 
@@ -33,7 +34,7 @@ class FaceRow:
     roi: np.ndarray = field(default=None, repr=False)
 
 
-def _faces_of_video(path, label, detector, skip):
+def _faces_of_video(path, label, detector, skip, classifier):
     recording = recording_of(path)
     for index, frame in read_frames(path):
         if (index + 1) % skip:
@@ -44,10 +45,10 @@ def _faces_of_video(path, label, detector, skip):
             continue
         (startX, startY, endX, endY), confidence = faces[0]
         yield FaceRow(path, recording, subject_of(recording), index, label, box=(startX, startY, endX, endY),
-                      detector_confidence=confidence, roi=frame[startY:endY, startX:endX])
+                      detector_confidence=confidence, roi=classifier.crop(frame, (startX, startY, endX, endY)))
 
 
-def _face_of_image(path, label, detector, detect, sources):
+def _face_of_image(path, label, detector, detect, sources, classifier, recropped):
     import cv2
 
     image = cv2.imread(path)
@@ -57,13 +58,14 @@ def _face_of_image(path, label, detector, detect, sources):
     recording = sources.get(os.path.basename(path)) or recording_of(path)
     if not detect:
         (h, w) = image.shape[:2]
-        return FaceRow(path, recording, subject_of(recording), 0, label, box=(0, 0, w, h), roi=image)
+        return FaceRow(path, recording, subject_of(recording), 0, label, box=(0, 0, w, h),
+                       roi=recropped.get(path, image))
     faces = detector.detect(image)
     if not faces:
         return None
     (startX, startY, endX, endY), confidence = faces[0]
     return FaceRow(path, recording, subject_of(recording), 0, label, box=(startX, startY, endX, endY),
-                   detector_confidence=confidence, roi=image[startY:endY, startX:endX])
+                   detector_confidence=confidence, roi=classifier.crop(image, (startX, startY, endX, endY)))
 
 
 def score_folder(folder, classifier, bona_fide, detector=None, detect=False, skip=1, keep_rois=False):
@@ -87,16 +89,19 @@ def score_folder(folder, classifier, bona_fide, detector=None, detect=False, ski
 
     manifests = {}  # folder -> its manifest's sources, read once
     items = [(label, path) for label, class_folder in classes.items() for path in list_media(class_folder)]
+    # ROIs taken as they are must be cut again when the model looks at a larger crop
+    rois = [path for _, path in items if not is_video(path)]
+    recropped = recrop(rois, classifier.crop_scale) if classifier.crop_scale != 1.0 and not detect and rois else {}
     for label, path in tqdm(items, desc=f"scoring {folder}", unit="file"):
         if is_video(path):
             if detector is None:
                 raise LivenessError("videos need the face detector")
-            faces = _faces_of_video(path, label, detector, skip)
+            faces = _faces_of_video(path, label, detector, skip, classifier)
         else:
             here = os.path.dirname(path)
             if here not in manifests:
                 manifests[here] = manifest_sources(here)
-            faces = [_face_of_image(path, label, detector, detect, manifests[here])]
+            faces = [_face_of_image(path, label, detector, detect, manifests[here], classifier, recropped)]
         for face in faces:
             if face is None:
                 counts["no_face"] += 1

@@ -21,11 +21,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from liveness.classifier import LivenessClassifier
 from liveness.detector import create_detector
-from liveness.metadata import read_metadata, resolve_threshold
+from liveness.metadata import read_metadata
 from liveness.metrics import FAKE, NOT_SURE, REAL, decide
-from liveness.model_io import load_model_and_labels
+from liveness.model_io import load_classifier
 
 NO_FACE = "no_face"
 
@@ -179,9 +178,9 @@ class LivenessService:
 
     def __init__(self, settings):
         self.settings = settings
-        model, le = load_model_and_labels(settings.model, settings.le)
-        self.threshold, self.threshold_source = resolve_threshold(settings.model, settings.threshold)
-        self.classifier = LivenessClassifier(model, le, settings.bona_fide, self.threshold)
+        self.classifier, self.threshold_source = load_classifier(settings.model, settings.le, settings.bona_fide,
+                                                                 settings.threshold)
+        self.threshold = self.classifier.threshold
         if settings.bona_fide not in self.classifier.classes:
             from liveness.errors import LivenessError
 
@@ -213,7 +212,7 @@ class LivenessService:
     def _decode_and_detect(self, data):
         image, extension = decode_image(data, self.max_pixels)
         faces = self._detector().detect(image)
-        rois = [image[y0:y1, x0:x1] for (x0, y0, x1, y1), _ in faces]
+        rois = [self.classifier.crop(image, box) for box, _ in faces]
         return image.shape, extension, faces, rois
 
     async def score(self, data):

@@ -87,3 +87,33 @@ def test_the_demo_writes_every_frame_with_frame_skipping(trained, clips, tmp_pat
                         "-o", out, "--no-display", "--detect-every", 4)
     assert result.returncode == 0, result.stderr
     assert len(read_video(out)) == clips["frames"]
+
+
+def test_smoothing_averages_each_face_over_its_last_frames(classifier):
+    from liveness.pipeline import ScoredFace, Smoother
+
+    def face(box, p_real):
+        p = np.array([1 - p_real, p_real])
+        return ScoredFace(box, 0.9, p, *classifier.label(p))
+
+    smoother = Smoother(classifier, frames=3)
+    a, b = (10, 10, 60, 60), (200, 10, 250, 60)
+    smoother([face(a, 0.9), face(b, 0.1)])
+    smoother([face((12, 11, 62, 61), 0.2), face(b, 0.1)])
+    out = smoother([face((14, 12, 64, 62), 0.1), face(b, 0.7)])
+    assert out[0].probabilities[1] == pytest.approx((0.9 + 0.2 + 0.1) / 3)  # the moving face kept its track
+    assert out[1].probabilities[1] == pytest.approx((0.1 + 0.1 + 0.7) / 3)
+    assert out[0].label == "fake" and out[1].label == "fake"
+    out = smoother([face((14, 12, 64, 62), 0.9)] * 1 + [face(b, 0.9)])
+    assert out[0].probabilities[1] == pytest.approx((0.2 + 0.1 + 0.9) / 3)  # only the last 3 frames count
+
+
+def test_evaluation_smoothing_is_a_running_mean_per_video():
+    from evaluate_liveness import smooth_scores
+    from liveness.scoring import FaceRow
+
+    rows = [FaceRow("v.mp4", "v", "s", i, "real", score=s) for i, s in ((2, 0.0), (0, 1.0), (1, 0.5), (3, 1.0))]
+    rows.append(FaceRow("roi.png", "r", "s", 0, "real", score=0.3))
+    smooth_scores(rows, 2)
+    assert {r.frame: r.score for r in rows if r.file == "v.mp4"} == {0: 1.0, 1: 0.75, 2: 0.25, 3: 0.5}
+    assert rows[-1].score == 0.3  # images are not frames of a video

@@ -104,3 +104,16 @@ def test_a_group_split_reports_its_groups(tmp_path, roi_dataset):
     train_people = {p for p in "ABC" if f"subj{p}" in train_part.split(" in train ")[1]}
     test_people = {p for p in "ABC" if f"subj{p}" in test_part}
     assert train_people and test_people and not train_people & test_people
+
+
+def test_retraining_drops_the_old_models_calibrated_threshold(roi_dataset, tmp_path):
+    import json
+
+    model = tmp_path / "m.keras"
+    (tmp_path / "m.keras.json").write_text(json.dumps({"threshold": 0.93, "threshold_criterion": "eer"}))
+    result = run_script("train_liveness.py", "-d", roi_dataset, "-m", model, "-l", tmp_path / "le.pickle",
+                        "-p", tmp_path / "plot.png", "-e", 1, "-b", 4)
+    assert result.returncode == 0, result.stderr
+    metadata = json.loads((tmp_path / "m.keras.json").read_text())
+    assert "threshold" not in metadata
+    assert metadata["crop_scale"] == 1.0 and metadata["size"] == 32 and metadata["trained_at"]

@@ -1,0 +1,49 @@
+"""Face crops at another scale, cut again from the frames the ROIs came from.
+
+gather_examples.py saves the tight face box (as the original) and, in
+manifest.csv, the source video, frame and box of every ROI: enough to cut a
+larger context crop later (--crop-scale) without gathering again.
+"""
+import csv
+import os
+
+from liveness.classifier import crop_face
+from liveness.errors import LivenessError
+from liveness.media import read_frames
+
+
+def manifest_entries(folder):
+    """{ROI file name: (source, frame, box)} from the folder's manifest.csv, or {}."""
+    path = os.path.join(folder, "manifest.csv")
+    if not os.path.isfile(path):
+        return {}
+    with open(path, newline="") as f:
+        return {row["file"]: (row["source"], int(row["frame"]),
+                              tuple(int(row[k]) for k in ("startX", "startY", "endX", "endY")))
+                for row in csv.DictReader(f) if row.get("file")}
+
+
+def recrop(paths, scale):
+    """{ROI path: crop at `scale`} cut from each ROI's source frame, as listed in its folder's manifest."""
+    manifests, wanted = {}, {}
+    for path in paths:
+        folder = os.path.dirname(path)
+        if folder not in manifests:
+            manifests[folder] = manifest_entries(folder)
+        entry = manifests[folder].get(os.path.basename(path))
+        if entry is None:
+            raise LivenessError(f"{path} has no row in {folder}/manifest.csv: a crop scale other than 1 needs "
+                                "the gather manifest to cut the context again")
+        source, frame, box = entry
+        if not os.path.isfile(source):
+            raise LivenessError(f"source video {source} of {path} is missing: cannot cut a x{scale:g} crop")
+        wanted.setdefault(source, {}).setdefault(frame, []).append((path, box))
+    crops = {}
+    for source, frames in wanted.items():  # each video decoded once, only the needed frames converted
+        for index, frame in read_frames(source, select=lambda i: i in frames):
+            for path, box in frames.get(index, []) if frame is not None else []:
+                crops[path] = crop_face(frame, box, scale)
+    missing = [p for p in paths if p not in crops]
+    if missing:
+        raise LivenessError(f"could not find the source frame of {missing[0]}")
+    return crops

@@ -1,0 +1,82 @@
+"""--crop-scale and --size: trained once, read back by every command from the model."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import assert_one_line_error, run_script
+from liveness.classifier import context_box, crop_face
+from liveness.recrop import recrop
+
+
+def test_the_context_box_grows_around_the_centre_and_stops_at_the_frame():
+    assert context_box((40, 40, 60, 80), 1.0, 100, 100) == (40, 40, 60, 80)
+    assert context_box((40, 40, 60, 80), 2.0, 100, 100) == (30, 20, 70, 100)  # 40x80 around (50, 60), clipped below
+    frame = np.arange(100 * 100 * 3, dtype="uint8").reshape(100, 100, 3)
+    assert crop_face(frame, (40, 40, 60, 80), 2.0).shape == (80, 40, 3)
+
+
+@pytest.fixture(scope="module")
+def gathered(clips, tmp_path_factory):
+    """ROIs gathered with their manifest, as a user's dataset/."""
+    dataset = tmp_path_factory.mktemp("gathered")
+    for label in ("real", "fake"):
+        result = run_script("gather_examples.py", "-i", clips[label], "-o", dataset / label, "-s", 1)
+        assert result.returncode == 0, result.stderr
+    return dataset
+
+
+def test_recrop_cuts_the_larger_crop_from_the_source_frame(gathered, clips):
+    paths = sorted(str(p) for p in (gathered / "real").glob("*.png"))[:3]
+    tight = recrop(paths, 1.0)
+    wide = recrop(paths, 2.0)
+    for path in paths:
+        roi = cv2.imread(path)
+        assert np.array_equal(tight[path], roi)  # scale 1 gives back exactly the gathered ROI
+        assert wide[path].shape[0] > roi.shape[0] and wide[path].shape[1] > roi.shape[1]
+
+
+@pytest.fixture(scope="module")
+def context_model(gathered, tmp_path_factory):
+    out = tmp_path_factory.mktemp("context")
+    result = run_script("train_liveness.py", "-d", gathered, "-m", out / "m.keras", "-l", out / "le.pickle",
+                        "-p", out / "plot.png", "-e", 1, "-b", 4, "--crop-scale", 2, "--size", 48,
+                        "--augment", "strong", "--class-weight", "balanced")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_training_records_the_crop_and_size_beside_the_model(context_model):
+    from liveness.model_io import load_classifier
+
+    metadata = json.loads((context_model / "m.keras.json").read_text())
+    assert (metadata["crop_scale"], metadata["size"], metadata["augment"]) == (2.0, 48, "strong")
+    classifier, _ = load_classifier(str(context_model / "m.keras"), str(context_model / "le.pickle"))
+    assert classifier.crop_scale == 2.0 and classifier.size == (48, 48)
+
+
+def test_evaluation_and_demo_crop_and_scale_as_the_model_was_trained(context_model, clips, gathered, tmp_path):
+    model, le = context_model / "m.keras", context_model / "le.pickle"
+    result = run_script("evaluate_liveness.py", "-m", model, "-l", le, "--dataset", gathered, "-o", tmp_path / "eval")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["crop_scale"] == 2.0 and metrics["input_size"] == [48, 48]
+    assert metrics["faces"] == 2 * clips["frames"]
+    demo = run_script("liveness_demo.py", "-m", model, "-l", le, "-i", clips["real"], "-o", tmp_path / "a.mp4",
+                      "--no-display", "--smooth", 3)
+    assert demo.returncode == 0, demo.stderr
+    assert "input 48x48, face crop x2" in demo.stdout
+
+
+def test_a_crop_scale_needs_the_manifest(roi_dataset, tmp_path):
+    result = run_script("train_liveness.py", "-d", roi_dataset, "-m", tmp_path / "m.keras", "-l", tmp_path / "le.pickle",
+                        "--crop-scale", 2)
+    assert_one_line_error(result, "manifest.csv")
+    assert not (tmp_path / "m.keras").exists()
+
+
+@pytest.mark.parametrize("flags,word", [(["--crop-scale", "0.5"], "--crop-scale"), (["--size", "8"], "--size")])
+def test_out_of_range_recipe_options_are_refused(roi_dataset, tmp_path, flags, word):
+    result = run_script("train_liveness.py", "-d", roi_dataset, "-m", tmp_path / "m.keras", "-l", tmp_path / "le", *flags)
+    assert_one_line_error(result, word)

@@ -27,12 +27,14 @@ from sklearn.preprocessing import LabelEncoder  # noqa: E402
 
 from liveness.atomic import atomic_path, write_bytes  # noqa: E402
 from liveness.dataset import load_rois  # noqa: E402
+from liveness.detector import create_detector  # noqa: E402
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
 from liveness.labels import save_label_encoder  # noqa: E402
 from liveness.metadata import update_metadata  # noqa: E402
 from liveness.model_io import save_model  # noqa: E402
 from liveness.provenance import recordings_of, subject_of  # noqa: E402
 from liveness.splits import group_split, random_split  # noqa: E402
+from liveness.synthetic import synthetic_replays  # noqa: E402
 from livenessnet import LivenessNet  # noqa: E402
 
 SIZE = (32, 32)
@@ -62,11 +64,17 @@ def parse_args():
                     help="original: the tutorial's geometric augmentation; strong: plus colour, blur and noise")
     ap.add_argument("--class-weight", choices=("none", "balanced"), default="none",
                     help="balanced: weigh each class inversely to its number of images")
+    ap.add_argument("--synthetic-replay", type=float, default=0.0, metavar="FRACTION",
+                    help="add, as attacks, simulated phone replays of this share of the live training images "
+                         "(cut from their source frames via manifest.csv)")
+    ap.add_argument("--attack-class", default="fake", help="the class the synthetic replays join")
     args = ap.parse_args()
     if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0:
         raise LivenessError("--epochs and --batch-size must be 1 or more, --lr above 0")
     if not 1.0 <= args.crop_scale <= 4.0 or not 16 <= args.size <= 256:
         raise LivenessError("--crop-scale must be in [1, 4] and --size in [16, 256]")
+    if not 0.0 <= args.synthetic_replay <= 1.0:
+        raise LivenessError("--synthetic-replay must be in [0, 1]")
     if args.report is None:
         args.report = os.path.splitext(args.model)[0] + ".report.txt"
     return args
@@ -135,6 +143,17 @@ def fit(model, trainX, trainY, testX, testY, batch_size, epochs, seed, verbose, 
                      verbose=verbose)
 
 
+def add_synthetic_replays(trainX, trainY, train_paths, le, size, args):
+    """Training data with simulated replays of live training images added as --attack-class."""
+    if "real" not in le.classes_ or args.attack_class not in le.classes_:
+        raise LivenessError(f"--synthetic-replay needs a 'real' class and the --attack-class '{args.attack_class}'")
+    live = [p for p, y in zip(train_paths, trainY.argmax(axis=1)) if le.classes_[y] == "real"]
+    replays = synthetic_replays(live, create_detector("ssd"), args.crop_scale, size, args.synthetic_replay, args.seed)
+    target = keras.utils.to_categorical([list(le.classes_).index(args.attack_class)] * len(replays), len(le.classes_))
+    print(f"[INFO] {len(replays)} synthetic replays of {len(live)} live training images added as '{args.attack_class}'")
+    return np.concatenate([trainX, replays]), np.concatenate([trainY, target.reshape(-1, len(le.classes_))])
+
+
 def split(labels, paths, args):
     """(train indices, test indices, description) by --split and --group-by."""
     if args.split == "random":
@@ -181,6 +200,8 @@ def main():
     train, test, split_used = split(labels, paths, args)
     labels = keras.utils.to_categorical(le.fit_transform(labels), len(le.classes_))
     (trainX, testX, trainY, testY) = (data[train], data[test], labels[train], labels[test])
+    if args.synthetic_replay > 0:
+        trainX, trainY = add_synthetic_replays(trainX, trainY, [paths[i] for i in train], le, size, args)
     if len(trainX) < args.batch_size:
         raise LivenessError(f"only {len(trainX)} training images, fewer than --batch-size {args.batch_size}")
     print(f"[INFO] classes {', '.join(le.classes_)}; {len(trainX)} train, {len(testX)} test; split: {split_used}")
@@ -212,7 +233,8 @@ def main():
     update_metadata(args.model, replace=True, trained_at=datetime.datetime.now(datetime.timezone.utc).isoformat(),
                     classes=[str(c) for c in le.classes_], dataset=os.path.abspath(args.dataset), split=split_used,
                     epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                    crop_scale=args.crop_scale, size=args.size, augment=args.augment, class_weight=args.class_weight)
+                    crop_scale=args.crop_scale, size=args.size, augment=args.augment, class_weight=args.class_weight,
+                    synthetic_replay=args.synthetic_replay)
     save_label_encoder(le, args.le)
     write_bytes(args.report, (f"dataset: {args.dataset}\nsplit: {split_used}; "
                               f"{len(trainX)} train, {len(testX)} test\n\n{report}").encode())

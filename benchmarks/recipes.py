@@ -26,6 +26,9 @@ RECIPES = {  # name: train_liveness.py flags
     "context2-64": "--crop-scale 2 --size 64 --class-weight balanced",
     "context2-64-strong": "--crop-scale 2 --size 64 --augment strong --class-weight balanced",
     "context3-64-strong": "--crop-scale 3 --size 64 --augment strong --class-weight balanced",
+    "synthetic": "--synthetic-replay 1 --class-weight balanced",
+    "context2-64-synthetic": "--crop-scale 2 --size 64 --synthetic-replay 1 --class-weight balanced",
+    "context2-64-strong-synthetic": "--crop-scale 2 --size 64 --augment strong --synthetic-replay 1 --class-weight balanced",
 }
 
 

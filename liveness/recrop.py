@@ -23,8 +23,8 @@ def manifest_entries(folder):
                 for row in csv.DictReader(f) if row.get("file")}
 
 
-def recrop(paths, scale):
-    """{ROI path: crop at `scale`} cut from each ROI's source frame, as listed in its folder's manifest."""
+def source_frames(paths):
+    """Yield (ROI path, its source frame, its box) for each path, each source video decoded once."""
     manifests, wanted = {}, {}
     for path in paths:
         folder = os.path.dirname(path)
@@ -32,18 +32,23 @@ def recrop(paths, scale):
             manifests[folder] = manifest_entries(folder)
         entry = manifests[folder].get(os.path.basename(path))
         if entry is None:
-            raise LivenessError(f"{path} has no row in {folder}/manifest.csv: a crop scale other than 1 needs "
-                                "the gather manifest to cut the context again")
+            raise LivenessError(f"{path} has no row in {folder}/manifest.csv: a crop scale other than 1 or a "
+                                "synthetic replay needs the gather manifest to find its source frame")
         source, frame, box = entry
         if not os.path.isfile(source):
-            raise LivenessError(f"source video {source} of {path} is missing: cannot cut a x{scale:g} crop")
+            raise LivenessError(f"source video {source} of {path} is missing")
         wanted.setdefault(source, {}).setdefault(frame, []).append((path, box))
-    crops = {}
-    for source, frames in wanted.items():  # each video decoded once, only the needed frames converted
+    found = set()
+    for source, frames in wanted.items():
         for index, frame in read_frames(source, select=lambda i: i in frames):
             for path, box in frames.get(index, []) if frame is not None else []:
-                crops[path] = crop_face(frame, box, scale)
-    missing = [p for p in paths if p not in crops]
+                found.add(path)
+                yield path, frame, box
+    missing = [p for p in paths if p not in found]
     if missing:
         raise LivenessError(f"could not find the source frame of {missing[0]}")
-    return crops
+
+
+def recrop(paths, scale):
+    """{ROI path: crop at `scale`} cut from each ROI's source frame, as listed in its folder's manifest."""
+    return {path: crop_face(frame, box, scale) for path, frame, box in source_frames(paths)}

@@ -20,6 +20,7 @@ from liveness.atomic import atomic_path
 from liveness.errors import LivenessError, exit_on_error
 
 FACE_CENTER = (223.0, 114.0)  # the astronaut's face centre in the 512x512 portrait
+FACE_WIDTH = 95.0  # and its width
 
 
 def portrait():
@@ -75,13 +76,13 @@ def _wall(size, rng):
     return cv2.GaussianBlur(wall, (7, 7), 0)
 
 
-def _screen_content(image, screen_size):
-    """What the phone shows: the portrait cropped around the face, in a phone's gamut."""
+def _screen_content(image, screen_size, center=FACE_CENTER, face_width=FACE_WIDTH):
+    """What the phone shows: the picture cropped around the face, in a phone's gamut."""
     (sw, sh) = screen_size
-    zoom = 1.5 * sw / 230
-    m = cv2.getRotationMatrix2D(FACE_CENTER, 0, zoom)
-    m[0, 2] += sw / 2 - FACE_CENTER[0]
-    m[1, 2] += sh * 0.42 - FACE_CENTER[1]
+    zoom = 0.62 * sw / face_width  # the face fills about 60% of the screen's width
+    m = cv2.getRotationMatrix2D(center, 0, zoom)
+    m[0, 2] += sw / 2 - center[0]
+    m[1, 2] += sh * 0.42 - center[1]
     screen = cv2.warpAffine(image, m, (sw, sh), borderMode=cv2.BORDER_REFLECT).astype("float32")
     # narrower gamut and a cool white point: less saturation, blue lifted, contrast raised
     gray = screen.mean(axis=2, keepdims=True)
@@ -94,12 +95,12 @@ def _screen_content(image, screen_size):
     return screen * grid[..., None]
 
 
-def _phone(image, screen_size, bezel):
+def _phone(image, screen_size, bezel, center=FACE_CENTER, face_width=FACE_WIDTH):
     """The phone face-on: the screen inside a dark bezel with rounded corners, and its mask."""
     (sw, sh) = screen_size
     (pw, ph) = (sw + 2 * bezel, sh + 3 * bezel)
     phone = np.full((ph, pw, 3), 25, "float32")
-    phone[bezel:bezel + sh, bezel:bezel + sw] = _screen_content(image, screen_size)
+    phone[bezel:bezel + sh, bezel:bezel + sw] = _screen_content(image, screen_size, center, face_width)
     mask = np.zeros((ph, pw), "uint8")
     r = bezel * 2
     cv2.rectangle(mask, (r, 0), (pw - r, ph), 255, -1)
@@ -107,6 +108,39 @@ def _phone(image, screen_size, bezel):
     for cx, cy in ((r, r), (pw - r, r), (r, ph - r), (pw - r, ph - r)):
         cv2.circle(mask, (cx, cy), r, 255, -1)
     return phone, mask
+
+
+def _film(wall, phone, mask, pose, t, rng):
+    """One camera frame of the phone held in front of the wall at `pose` (angle, centre x, centre y, tilt)."""
+    (h, w) = wall.shape[:2]
+    (ph_h, ph_w) = phone.shape[:2]
+    angle, cx, cy, tilt = pose
+    corners = np.float32([[0, 0], [ph_w, 0], [ph_w, ph_h], [0, ph_h]])
+    half = np.float32([[-ph_w / 2 * (1 - tilt), -ph_h / 2], [ph_w / 2 * (1 - tilt), -ph_h / 2],
+                       [ph_w / 2 * (1 + tilt), ph_h / 2], [-ph_w / 2 * (1 + tilt), ph_h / 2]])
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], "float32")
+    target = (half @ rot.T + np.float32([cx, cy])).astype("float32")
+    warp = cv2.getPerspectiveTransform(corners, target)
+    shown = cv2.warpPerspective(phone, warp, (w, h))
+    alpha = cv2.warpPerspective(mask, warp, (w, h)).astype("float32")[..., None] / 255.0
+    frame = wall * (1 - alpha) + shown * alpha
+    yy, xx = np.mgrid[0:h, 0:w].astype("float32")
+    # moire: the camera's sensor grid beating against the screen's pixel grid
+    moire = 1.0 + 0.07 * np.sin(0.9 * xx + 0.35 * yy + 2.0 * t) * np.sin(0.25 * xx - 0.8 * yy)
+    frame = frame * (1 - alpha) + frame * moire[..., None] * alpha
+    # glare: a soft reflection of a lamp sliding across the glass
+    gx = target[:, 0].mean() + 0.25 * ph_w * np.sin(2 * np.pi * 0.12 * t)
+    gy = target[:, 1].mean() - 0.2 * ph_h
+    glare = 70.0 * np.exp(-(((xx - gx) / (0.35 * ph_w)) ** 2 + ((yy - gy) / (0.15 * ph_h)) ** 2))
+    frame = frame + glare[..., None] * alpha
+    # the hand holding the phone: fingers over the lower edge
+    bottom = target[2:].mean(axis=0)
+    for k in range(4):
+        fx = int(bottom[0] - 0.35 * ph_w + k * 0.22 * ph_w)
+        cv2.ellipse(frame, (fx, int(bottom[1] + 0.02 * h)), (int(0.055 * w), int(0.06 * h)),
+                    float(np.rad2deg(angle)) + 80, 0, 360, (120, 150, 200), -1)
+    frame = cv2.GaussianBlur(frame, (3, 3), 0.8)
+    return _sensor(frame, rng, 3.0, 1.0)
 
 
 def replay_frames(count, size=(640, 480), seed=1):
@@ -117,10 +151,7 @@ def replay_frames(count, size=(640, 480), seed=1):
     screen_size = (int(0.40 * w) // 2 * 2, int(0.78 * h) // 2 * 2)
     bezel = max(4, w // 60)
     phone, mask = _phone(portrait(), screen_size, bezel)
-    (ph_h, ph_w) = phone.shape[:2]
-    corners = np.float32([[0, 0], [ph_w, 0], [ph_w, ph_h], [0, ph_h]])
     shake = np.zeros(3)
-    yy, xx = np.mgrid[0:h, 0:w].astype("float32")
     for i in range(count):
         t = i / 15.0
         shake = 0.8 * shake + rng.normal(0, [0.6, 1.5, 1.5])  # hand tremor: angle, dx, dy
@@ -128,30 +159,25 @@ def replay_frames(count, size=(640, 480), seed=1):
         cx = w / 2 + 0.05 * w * np.sin(2 * np.pi * 0.1 * t) + shake[1]
         cy = h / 2 + 0.02 * h + shake[2]
         tilt = 0.06 * np.sin(2 * np.pi * 0.15 * t)  # the phone leans back and forth
-        half = np.float32([[-ph_w / 2 * (1 - tilt), -ph_h / 2], [ph_w / 2 * (1 - tilt), -ph_h / 2],
-                           [ph_w / 2 * (1 + tilt), ph_h / 2], [-ph_w / 2 * (1 + tilt), ph_h / 2]])
-        rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], "float32")
-        target = (half @ rot.T + np.float32([cx, cy])).astype("float32")
-        warp = cv2.getPerspectiveTransform(corners, target)
-        shown = cv2.warpPerspective(phone, warp, size)
-        alpha = cv2.warpPerspective(mask, warp, size).astype("float32")[..., None] / 255.0
-        frame = wall * (1 - alpha) + shown * alpha
-        # moire: the camera's sensor grid beating against the screen's pixel grid
-        moire = 1.0 + 0.07 * np.sin(0.9 * xx + 0.35 * yy + 2.0 * t) * np.sin(0.25 * xx - 0.8 * yy)
-        frame = frame * (1 - alpha) + frame * moire[..., None] * alpha
-        # glare: a soft reflection of a lamp sliding across the glass
-        gx = target[:, 0].mean() + 0.25 * ph_w * np.sin(2 * np.pi * 0.12 * t)
-        gy = target[:, 1].mean() - 0.2 * ph_h
-        glare = 70.0 * np.exp(-(((xx - gx) / (0.35 * ph_w)) ** 2 + ((yy - gy) / (0.15 * ph_h)) ** 2))
-        frame = frame + glare[..., None] * alpha
-        # the hand holding the phone: fingers over the lower edge
-        bottom = target[2:].mean(axis=0)
-        for k in range(4):
-            fx = int(bottom[0] - 0.35 * ph_w + k * 0.22 * ph_w)
-            cv2.ellipse(frame, (fx, int(bottom[1] + 0.02 * h)), (int(0.055 * w), int(0.06 * h)),
-                        float(np.rad2deg(angle)) + 80, 0, 360, (120, 150, 200), -1)
-        frame = cv2.GaussianBlur(frame, (3, 3), 0.8)
-        yield _sensor(frame, rng, 3.0, 1.0)
+        yield _film(wall, phone, mask, (angle, cx, cy, tilt), t, rng)
+
+
+def simulate_replay(image, box, rng, size=(640, 480)):
+    """A live frame replayed: `image` shown on a simulated phone, filmed in front of a wall.
+
+    The face in `box` fills the screen as in a selfie replay; screen size, pose,
+    tilt, glare position and wall vary with `rng`. Used to make extra attack
+    examples from live recordings (train_liveness.py --synthetic-replay).
+    """
+    (w, h) = size
+    (startX, startY, endX, endY) = box
+    wall = _wall(size, rng).astype("float32")
+    screen_size = (int(rng.uniform(0.34, 0.46) * w) // 2 * 2, int(rng.uniform(0.70, 0.82) * h) // 2 * 2)
+    bezel = max(4, int(w * rng.uniform(0.012, 0.025)))
+    phone, mask = _phone(image, screen_size, bezel, ((startX + endX) / 2, (startY + endY) / 2), endX - startX)
+    pose = (np.deg2rad(rng.uniform(-8, 8)), w / 2 + rng.uniform(-0.12, 0.12) * w,
+            h / 2 + rng.uniform(-0.04, 0.06) * h, rng.uniform(-0.08, 0.08))
+    return _film(wall, phone, mask, pose, rng.uniform(0, 10), rng)
 
 
 def write_video(path, frames, fps=15.0):

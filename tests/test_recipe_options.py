@@ -80,3 +80,28 @@ def test_a_crop_scale_needs_the_manifest(roi_dataset, tmp_path):
 def test_out_of_range_recipe_options_are_refused(roi_dataset, tmp_path, flags, word):
     result = run_script("train_liveness.py", "-d", roi_dataset, "-m", tmp_path / "m.keras", "-l", tmp_path / "le", *flags)
     assert_one_line_error(result, word)
+
+
+def test_synthetic_replays_of_live_training_faces_join_the_attacks(gathered, tmp_path):
+    import re
+
+    result = run_script("train_liveness.py", "-d", gathered, "-m", tmp_path / "m.keras", "-l", tmp_path / "le.pickle",
+                        "-p", tmp_path / "plot.png", "-e", 1, "-b", 4, "--synthetic-replay", 1.0, "--crop-scale", 1.5)
+    assert result.returncode == 0, result.stderr
+    made, live = map(int, re.search(r"(\d+) synthetic replays of (\d+) live training images", result.stdout).groups())
+    assert live == 6 and made == live  # 8 live frames, 75% in training; the detector finds every replayed face
+    train_count = int(re.search(r"; (\d+) train,", result.stdout).group(1))
+    assert train_count == 12 + made  # the held-out 25% is untouched: the replays only join the training side
+
+
+def test_the_replay_simulation_shows_the_face_on_a_phone(face_frame):
+    from liveness.detector import SsdDetector
+    from liveness.sample import simulate_replay
+
+    box = SsdDetector().detect(face_frame)[0][0]
+    replay = simulate_replay(face_frame, box, np.random.default_rng(3))
+    assert replay.shape == (480, 640, 3)
+    faces = SsdDetector().detect(replay)
+    assert len(faces) == 1  # the replayed face, smaller, on the screen
+    (x0, y0, x1, y1) = faces[0][0]
+    assert (x1 - x0) < 0.6 * 640

@@ -1,0 +1,26 @@
+"""Extra attack examples made from live recordings: each live frame replayed on a simulated phone.
+
+Two people are too few to learn what a replay looks like apart from who is in
+it. Replaying the live frames themselves gives attacks of the same people,
+cameras and light, so what tells them apart is the replay: the phone's edge,
+the hand, moire, gamut, glare (liveness.sample.simulate_replay).
+"""
+import numpy as np
+from tqdm import tqdm
+
+from liveness.classifier import crop_face, roi_to_input
+from liveness.recrop import source_frames
+from liveness.sample import simulate_replay
+
+
+def synthetic_replays(paths, detector, crop_scale, size, fraction, seed):
+    """Model inputs for replays of a `fraction` of the live ROIs in `paths` (where the detector finds the face)."""
+    rng = np.random.default_rng(seed)
+    chosen = [p for p in paths if rng.random() < fraction]
+    inputs = []
+    for _, frame, box in tqdm(source_frames(chosen), total=len(chosen), desc="synthetic replays", unit="face"):
+        replay = simulate_replay(frame, box, rng)
+        faces = detector.detect(replay)
+        if faces:
+            inputs.append(roi_to_input(crop_face(replay, faces[0][0], crop_scale), size))
+    return np.array(inputs, dtype="float32").reshape(-1, size[1], size[0], 3)

@@ -28,7 +28,7 @@ from liveness.detector import add_detector_arguments, create_detector  # noqa: E
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
 from liveness.media import is_video  # noqa: E402
 from liveness.metadata import check_threshold, resolve_threshold, update_metadata  # noqa: E402
-from liveness.metrics import FAKE, NOT_SURE, REAL, bpcer_at_apcer, decide, equal_error_rate, summarize  # noqa: E402
+from liveness.metrics import NOT_SURE, REAL, bpcer_at_apcer, decide, equal_error_rate, summarize  # noqa: E402
 from liveness.model_io import load_classifier  # noqa: E402
 from liveness.scoring import score_folder  # noqa: E402
 

@@ -13,7 +13,6 @@ import os
 import sys
 import time
 
-import cv2
 import imutils
 import numpy as np
 from tqdm import tqdm

@@ -284,7 +284,7 @@ def measure(args, run):
     if args.model:
         command += ["--model", args.model, "--le", args.le]
     out = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    lines = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
     if out.returncode != 0 or not lines:
         sys.exit(f"[ERROR] {run} failed:\n{out.stderr[-3000:]}")
     return json.loads(lines[-1][len("RESULT "):])

@@ -1,6 +1,5 @@
 """The fast paths give what the plain ones give: labels with frame skipping, ROIs with --jobs."""
 import csv
-import os
 
 import numpy as np
 import pytest

@@ -99,7 +99,7 @@ def test_a_group_split_reports_its_groups(tmp_path, roi_dataset):
     assert result.returncode == 0, result.stderr
     report = (tmp_path / "m.report.txt").read_text()
     assert "group by subject" in report and "subjects in train" in report
-    line = next(l for l in report.splitlines() if l.startswith("split:"))
+    line = next(text for text in report.splitlines() if text.startswith("split:"))
     train_part, test_part = line.split(" in test ")
     train_people = {p for p in "ABC" if f"subj{p}" in train_part.split(" in train ")[1]}
     test_people = {p for p in "ABC" if f"subj{p}" in test_part}

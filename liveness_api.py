@@ -134,6 +134,41 @@ def app_from_env():
     return create_app(Settings(**values))
 
 
+def start_local(model, le, *flags, timeout=180):
+    """This service in a child process on a free 127.0.0.1 port: (process, url) once /readyz answers.
+
+    For the tests and the load benchmark. The child's output goes to a temporary
+    file (a pipe nobody reads would block it once full), quoted if it fails.
+    """
+    import socket
+    import subprocess
+    import tempfile
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen([sys.executable, os.path.abspath(__file__), "-m", str(model), "-l", str(le),
+                                "--host", "127.0.0.1", "--port", str(port), *map(str, flags)],
+                               stdout=(log := tempfile.TemporaryFile("w+")), stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            log.seek(0)
+            lines = log.read().strip().splitlines()
+            raise LivenessError(f"the service exited at start-up: {lines[-1] if lines else 'no output'}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    process.kill()
+    raise LivenessError(f"the service did not become ready in {timeout} s")
+
+
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-m", "--model", required=True, help="liveness model")

@@ -14,8 +14,6 @@ import asyncio
 import base64
 import os
 import random
-import socket
-import subprocess
 import sys
 import time
 
@@ -28,6 +26,7 @@ sys.path.insert(0, ROOT)
 
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
 from liveness.sample import real_frames, replay_frames  # noqa: E402
+from liveness_api import start_local  # noqa: E402
 
 SAMPLE = os.path.join(ROOT, "output", "sample")
 
@@ -50,29 +49,8 @@ def parse_args():
     return args
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_service(args):
-    port = free_port()
-    command = [sys.executable, os.path.join(ROOT, "liveness_api.py"), "-m", args.model, "-l", args.le,
-               "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers), "--threads", str(args.threads)]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise LivenessError("the service exited at start-up")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    process.kill()
-    raise LivenessError("the service did not become ready in 180 s")
+    return start_local(args.model, args.le, "--workers", args.workers, "--threads", args.threads)
 
 
 def request_bodies(count, malformed, seed=0):

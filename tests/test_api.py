@@ -4,11 +4,7 @@ import concurrent.futures
 import csv
 import hashlib
 import os
-import socket
 import struct
-import subprocess
-import sys
-import time
 import zlib
 
 import cv2
@@ -16,33 +12,13 @@ import httpx
 import numpy as np
 import pytest
 
-from conftest import ROOT, assert_one_line_error, run_script
+from conftest import assert_one_line_error, run_script
+from liveness_api import start_local
 from liveness.sample import real_frames, replay_frames
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(trained, *flags):
-    port = free_port()
-    process = subprocess.Popen([sys.executable, os.path.join(ROOT, "liveness_api.py"), "-m", trained["model"],
-                                "-l", trained["le"], "--port", str(port), *map(str, flags)],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(process.stdout.read())
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    process.kill()
-    raise RuntimeError("service did not become ready")
+    return start_local(trained["model"], trained["le"], *flags)
 
 
 @pytest.fixture(scope="module")

@@ -36,8 +36,11 @@ def recordings_of(paths):
     manifests = {}
     recordings = []
     for path in paths:
-        folder = os.path.dirname(path)
-        if folder not in manifests:
-            manifests[folder] = manifest_sources(folder)
-        recordings.append(manifests[folder].get(os.path.basename(path)) or recording_of(path))
+        found = None
+        for candidate in dict.fromkeys((path, os.path.realpath(path))):  # a linked ROI: its manifest is by the file
+            folder = os.path.dirname(candidate)
+            if folder not in manifests:
+                manifests[folder] = manifest_sources(folder)
+            found = found or manifests[folder].get(os.path.basename(candidate))
+        recordings.append(found or recording_of(path))
     return recordings

@@ -27,12 +27,14 @@ def source_frames(paths):
     """Yield (ROI path, its source frame, its box) for each path, each source video decoded once."""
     manifests, wanted = {}, {}
     for path in paths:
-        folder = os.path.dirname(path)
-        if folder not in manifests:
-            manifests[folder] = manifest_entries(folder)
-        entry = manifests[folder].get(os.path.basename(path))
+        entry = None
+        for candidate in dict.fromkeys((path, os.path.realpath(path))):  # a linked ROI: its manifest is by the file
+            folder = os.path.dirname(candidate)
+            if folder not in manifests:
+                manifests[folder] = manifest_entries(folder)
+            entry = entry or manifests[folder].get(os.path.basename(candidate))
         if entry is None:
-            raise LivenessError(f"{path} has no row in {folder}/manifest.csv: a crop scale other than 1 or a "
+            raise LivenessError(f"{path} has no row in {os.path.dirname(path)}/manifest.csv: a crop scale other than 1 or a "
                                 "synthetic replay needs the gather manifest to find its source frame")
         source, frame, box = entry
         if not os.path.isfile(source):

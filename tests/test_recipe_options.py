@@ -105,3 +105,14 @@ def test_the_replay_simulation_shows_the_face_on_a_phone(face_frame):
     assert len(faces) == 1  # the replayed face, smaller, on the screen
     (x0, y0, x1, y1) = faces[0][0]
     assert (x1 - x0) < 0.6 * 640
+
+
+def test_linked_rois_find_their_manifest_beside_the_real_file(gathered, tmp_path):
+    linked = tmp_path / "real"
+    linked.mkdir()
+    paths = []
+    for roi in sorted((gathered / "real").glob("*.png"))[:2]:
+        (linked / roi.name).symlink_to(roi)
+        paths.append(str(linked / roi.name))
+    crops = recrop(paths, 2.0)
+    assert set(crops) == set(paths)

@@ -29,6 +29,8 @@ RECIPES = {  # name: train_liveness.py flags
     "synthetic": "--synthetic-replay 1 --class-weight balanced",
     "context2-64-synthetic": "--crop-scale 2 --size 64 --synthetic-replay 1 --class-weight balanced",
     "context2-64-strong-synthetic": "--crop-scale 2 --size 64 --augment strong --synthetic-replay 1 --class-weight balanced",
+    "context3-64-strong-synthetic": "--crop-scale 3 --size 64 --augment strong --synthetic-replay 1 --class-weight balanced",
+    "context3.5-64-strong": "--crop-scale 3.5 --size 64 --augment strong --class-weight balanced",
 }
 
 

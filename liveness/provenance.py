@@ -22,25 +22,46 @@ def subject_of(recording):
     return recording.split("_", 1)[0]
 
 
-def manifest_sources(folder):
-    """{ROI file name: recording} from the folder's gather manifest.csv, or {} without one."""
+def manifest_rows(folder):
+    """{ROI file name: its row} from the folder's gather manifest.csv, or {} without one."""
     path = os.path.join(folder, "manifest.csv")
     if not os.path.isfile(path):
         return {}
     with open(path, newline="") as f:
-        return {row["file"]: recording_of(row["source"]) for row in csv.DictReader(f) if row.get("file")}
+        return {row["file"]: row for row in csv.DictReader(f) if row.get("file")}
+
+
+def manifest_sources(folder):
+    """{ROI file name: recording} from the folder's gather manifest.csv, or {} without one."""
+    return {name: recording_of(row["source"]) for name, row in manifest_rows(folder).items()}
+
+
+class Manifests:
+    """The manifest row of any ROI path, each manifest read once.
+
+    A linked ROI (cross_person.py links them into its folds) is looked up
+    beside the file it links to when its own folder has no row for it.
+    """
+
+    def __init__(self):
+        self._folders = {}
+
+    def row(self, path):
+        for candidate in dict.fromkeys((path, os.path.realpath(path))):
+            folder = os.path.dirname(candidate)
+            if folder not in self._folders:
+                self._folders[folder] = manifest_rows(folder)
+            row = self._folders[folder].get(os.path.basename(candidate))
+            if row is not None:
+                return row
+        return None
 
 
 def recordings_of(paths):
     """The recording of each file in `paths`, from manifests where present, else from the names."""
-    manifests = {}
+    manifests = Manifests()
     recordings = []
     for path in paths:
-        found = None
-        for candidate in dict.fromkeys((path, os.path.realpath(path))):  # a linked ROI: its manifest is by the file
-            folder = os.path.dirname(candidate)
-            if folder not in manifests:
-                manifests[folder] = manifest_sources(folder)
-            found = found or manifests[folder].get(os.path.basename(candidate))
-        recordings.append(found or recording_of(path))
+        row = manifests.row(path)
+        recordings.append(recording_of(row["source"]) if row else recording_of(path))
     return recordings

@@ -4,39 +4,24 @@ gather_examples.py saves the tight face box (as the original) and, in
 manifest.csv, the source video, frame and box of every ROI: enough to cut a
 larger context crop later (--crop-scale) without gathering again.
 """
-import csv
 import os
 
 from liveness.classifier import crop_face
 from liveness.errors import LivenessError
 from liveness.media import read_frames
-
-
-def manifest_entries(folder):
-    """{ROI file name: (source, frame, box)} from the folder's manifest.csv, or {}."""
-    path = os.path.join(folder, "manifest.csv")
-    if not os.path.isfile(path):
-        return {}
-    with open(path, newline="") as f:
-        return {row["file"]: (row["source"], int(row["frame"]),
-                              tuple(int(row[k]) for k in ("startX", "startY", "endX", "endY")))
-                for row in csv.DictReader(f) if row.get("file")}
+from liveness.provenance import Manifests
 
 
 def source_frames(paths):
     """Yield (ROI path, its source frame, its box) for each path, each source video decoded once."""
-    manifests, wanted = {}, {}
+    manifests, wanted = Manifests(), {}
     for path in paths:
-        entry = None
-        for candidate in dict.fromkeys((path, os.path.realpath(path))):  # a linked ROI: its manifest is by the file
-            folder = os.path.dirname(candidate)
-            if folder not in manifests:
-                manifests[folder] = manifest_entries(folder)
-            entry = entry or manifests[folder].get(os.path.basename(candidate))
-        if entry is None:
+        row = manifests.row(path)
+        if row is None:
             raise LivenessError(f"{path} has no row in {os.path.dirname(path)}/manifest.csv: a crop scale other than 1 or a "
                                 "synthetic replay needs the gather manifest to find its source frame")
-        source, frame, box = entry
+        source, frame = row["source"], int(row["frame"])
+        box = tuple(int(row[k]) for k in ("startX", "startY", "endX", "endY"))
         if not os.path.isfile(source):
             raise LivenessError(f"source video {source} of {path} is missing")
         wanted.setdefault(source, {}).setdefault(frame, []).append((path, box))

@@ -7,6 +7,7 @@ confident face of each frame); still images are taken as ROIs, or with
 detect=True as full photos that go through the detector too.
 """
 import os
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,7 +54,7 @@ def _face_of_image(path, label, detector, detect, sources, classifier, recropped
 
     image = cv2.imread(path)
     if image is None:
-        print(f"[WARNING] skipping {path}: not a decodable image")
+        print(f"[WARNING] skipping {path}: not a decodable image", file=sys.stderr)
         return "skipped"
     recording = sources.get(os.path.basename(path)) or recording_of(path)
     if not detect:

@@ -31,11 +31,6 @@ def manifest_rows(folder):
         return {row["file"]: row for row in csv.DictReader(f) if row.get("file")}
 
 
-def manifest_sources(folder):
-    """{ROI file name: recording} from the folder's gather manifest.csv, or {} without one."""
-    return {name: recording_of(row["source"]) for name, row in manifest_rows(folder).items()}
-
-
 class Manifests:
     """The manifest row of any ROI path, each manifest read once.
 

@@ -11,6 +11,7 @@ It shows the pipeline working, not liveness accuracy: one synthetic person and
 one synthetic screen are trivially told apart.
 """
 import argparse
+import itertools
 import os
 
 import cv2
@@ -191,17 +192,12 @@ def write_video(path, frames, fps=15.0):
         if not writer.isOpened():
             raise LivenessError(f"cannot write video {path}")
         try:
-            for frame in _chain(first, frames):
+            for frame in itertools.chain([first], frames):
                 writer.write(frame)
                 count += 1
         finally:
             writer.release()
     return count
-
-
-def _chain(first, rest):
-    yield first
-    yield from rest
 
 
 def make_sample(folder, frames=120, size=(640, 480)):

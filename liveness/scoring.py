@@ -6,7 +6,6 @@ class's probability). Videos always go through the face detector (the most
 confident face of each frame); still images are taken as ROIs, or with
 detect=True as full photos that go through the detector too.
 """
-import os
 import sys
 from dataclasses import dataclass, field
 
@@ -16,7 +15,7 @@ from tqdm import tqdm
 from liveness.dataset import class_folders
 from liveness.errors import LivenessError
 from liveness.media import is_video, list_media, read_frames
-from liveness.provenance import manifest_sources, recording_of, subject_of
+from liveness.provenance import recording_of, recordings_of, subject_of
 from liveness.recrop import recrop
 
 BATCH = 64
@@ -37,8 +36,9 @@ class FaceRow:
 
 def _faces_of_video(path, label, detector, skip, classifier):
     recording = recording_of(path)
-    for index, frame in read_frames(path):
-        if (index + 1) % skip:
+    # frames skip, 2*skip, ... counting from one; the others are only grabbed, not converted
+    for index, frame in read_frames(path, select=lambda i: (i + 1) % skip == 0):
+        if frame is None:
             continue
         faces = detector.detect(frame)
         if not faces:
@@ -49,14 +49,13 @@ def _faces_of_video(path, label, detector, skip, classifier):
                       detector_confidence=confidence, roi=classifier.crop(frame, (startX, startY, endX, endY)))
 
 
-def _face_of_image(path, label, detector, detect, sources, classifier, recropped):
+def _face_of_image(path, label, detector, detect, recording, classifier, recropped):
     import cv2
 
     image = cv2.imread(path)
     if image is None:
         print(f"[WARNING] skipping {path}: not a decodable image", file=sys.stderr)
         return "skipped"
-    recording = sources.get(os.path.basename(path)) or recording_of(path)
     if not detect:
         (h, w) = image.shape[:2]
         return FaceRow(path, recording, subject_of(recording), 0, label, box=(0, 0, w, h),
@@ -88,10 +87,10 @@ def score_folder(folder, classifier, bona_fide, detector=None, detect=False, ski
         rows.extend(pending)
         pending.clear()
 
-    manifests = {}  # folder -> its manifest's sources, read once
     items = [(label, path) for label, class_folder in classes.items() for path in list_media(class_folder)]
-    # ROIs taken as they are must be cut again when the model looks at a larger crop
     rois = [path for _, path in items if not is_video(path)]
+    recordings = dict(zip(rois, recordings_of(rois)))
+    # ROIs taken as they are must be cut again when the model looks at a larger crop
     recropped = recrop(rois, classifier.crop_scale) if classifier.crop_scale != 1.0 and not detect and rois else {}
     for label, path in tqdm(items, desc=f"scoring {folder}", unit="file"):
         if is_video(path):
@@ -99,10 +98,7 @@ def score_folder(folder, classifier, bona_fide, detector=None, detect=False, ski
                 raise LivenessError("videos need the face detector")
             faces = _faces_of_video(path, label, detector, skip, classifier)
         else:
-            here = os.path.dirname(path)
-            if here not in manifests:
-                manifests[here] = manifest_sources(here)
-            faces = [_face_of_image(path, label, detector, detect, manifests[here], classifier, recropped)]
+            faces = [_face_of_image(path, label, detector, detect, recordings[path], classifier, recropped)]
         for face in faces:
             if face is None:
                 counts["no_face"] += 1

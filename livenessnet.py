@@ -2,6 +2,11 @@
 
 Run it to print the summary: at 32x32x3 and 2 classes it has 148,562
 parameters (148,242 trainable, 320 in the BatchNormalization moving statistics).
+
+`arch` picks a variant for the recipe search (`train_liveness.py --arch`); the
+default is the original, layer for layer. The budget for a variant: at most 1.2
+million parameters at 64x64, where the original has 541,778 (at 64x64: gap
+19,538; deep 335,570; wide 1,115,362; mobile 80,434).
 """
 import argparse
 import os
@@ -11,37 +16,43 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
+ARCHS = ("livenessnet", "gap", "deep", "wide", "mobile")
+
 
 class LivenessNet:
     @staticmethod
-    def build(width, height, depth, classes):
-        """The original architecture, layer for layer (channels last)."""
+    def build(width, height, depth, classes, arch="livenessnet"):
+        """The original architecture (channels last), or one of its variants:
+
+        gap:    the original's convolutions, global average pooling instead of
+                flatten: a head that can't learn where in the crop things are.
+        deep:   a third CONV => CONV => POOL set of 64 filters.
+        wide:   twice the filters in every convolution (32, 64).
+        mobile: inverted residual blocks (depthwise convolutions, MobileNetV2's
+                block) with global average pooling.
+        """
+        if arch not in ARCHS:
+            raise ValueError(f"unknown arch {arch!r}; one of {', '.join(ARCHS)}")
+        if arch == "mobile":
+            return _mobile(width, height, depth, classes)
+        filters = {"livenessnet": (16, 32), "gap": (16, 32), "deep": (16, 32, 64), "wide": (32, 64)}[arch]
         chan_dim = -1
-        model = keras.Sequential(name="livenessnet")
+        model = keras.Sequential(name="livenessnet" if arch == "livenessnet" else f"livenessnet_{arch}")
         model.add(keras.Input(shape=(height, width, depth)))
 
-        # first CONV => RELU => CONV => RELU => POOL layer set
-        model.add(layers.Conv2D(16, (3, 3), padding="same"))
-        model.add(layers.Activation("relu"))
-        model.add(layers.BatchNormalization(axis=chan_dim))
-        model.add(layers.Conv2D(16, (3, 3), padding="same"))
-        model.add(layers.Activation("relu"))
-        model.add(layers.BatchNormalization(axis=chan_dim))
-        model.add(layers.MaxPooling2D(pool_size=(2, 2)))
-        model.add(layers.Dropout(0.25))
-
-        # second CONV => RELU => CONV => RELU => POOL layer set
-        model.add(layers.Conv2D(32, (3, 3), padding="same"))
-        model.add(layers.Activation("relu"))
-        model.add(layers.BatchNormalization(axis=chan_dim))
-        model.add(layers.Conv2D(32, (3, 3), padding="same"))
-        model.add(layers.Activation("relu"))
-        model.add(layers.BatchNormalization(axis=chan_dim))
-        model.add(layers.MaxPooling2D(pool_size=(2, 2)))
-        model.add(layers.Dropout(0.25))
+        # CONV => RELU => CONV => RELU => POOL layer sets (the original has two)
+        for n in filters:
+            model.add(layers.Conv2D(n, (3, 3), padding="same"))
+            model.add(layers.Activation("relu"))
+            model.add(layers.BatchNormalization(axis=chan_dim))
+            model.add(layers.Conv2D(n, (3, 3), padding="same"))
+            model.add(layers.Activation("relu"))
+            model.add(layers.BatchNormalization(axis=chan_dim))
+            model.add(layers.MaxPooling2D(pool_size=(2, 2)))
+            model.add(layers.Dropout(0.25))
 
         # first (and only) set of FC => RELU layers
-        model.add(layers.Flatten())
+        model.add(layers.GlobalAveragePooling2D() if arch == "gap" else layers.Flatten())
         model.add(layers.Dense(64))
         model.add(layers.Activation("relu"))
         model.add(layers.BatchNormalization())
@@ -53,11 +64,41 @@ class LivenessNet:
         return model
 
 
+def _inverted_residual(x, filters, stride, expand=4):
+    """MobileNetV2's block: 1x1 expand, 3x3 depthwise, 1x1 linear projection; a shortcut where shapes allow."""
+    inputs = x
+    x = layers.Conv2D(x.shape[-1] * expand, 1, use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU(6.0)(x)
+    x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU(6.0)(x)
+    x = layers.Conv2D(filters, 1, use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    if stride == 1 and inputs.shape[-1] == filters:
+        x = layers.Add()([inputs, x])
+    return x
+
+
+def _mobile(width, height, depth, classes):
+    inputs = keras.Input(shape=(height, width, depth))
+    x = layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False)(inputs)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU(6.0)(x)
+    for filters, stride in ((24, 2), (24, 1), (32, 2), (32, 1), (64, 2), (64, 1)):
+        x = _inverted_residual(x, filters, stride)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.5)(x)
+    outputs = layers.Dense(classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="livenessnet_mobile")
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description="Print the LivenessNet summary.")
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--height", type=int, default=32)
     ap.add_argument("--depth", type=int, default=3)
     ap.add_argument("--classes", type=int, default=2)
+    ap.add_argument("--arch", choices=ARCHS, default="livenessnet")
     args = ap.parse_args()
-    LivenessNet.build(args.width, args.height, args.depth, args.classes).summary()
+    LivenessNet.build(args.width, args.height, args.depth, args.classes, args.arch).summary()

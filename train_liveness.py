@@ -35,7 +35,7 @@ from liveness.model_io import save_model  # noqa: E402
 from liveness.provenance import recordings_of, subject_of  # noqa: E402
 from liveness.splits import group_split, random_split  # noqa: E402
 from liveness.synthetic import synthetic_replays  # noqa: E402
-from livenessnet import LivenessNet  # noqa: E402
+from livenessnet import ARCHS, LivenessNet  # noqa: E402
 
 SIZE = (32, 32)
 
@@ -60,6 +60,8 @@ def parse_args():
                     help="look at the face box enlarged this many times around its centre (1: the original's "
                          "tight box); cut again from the source frames listed in each folder's manifest.csv")
     ap.add_argument("--size", type=int, default=32, help="input width and height in pixels (the original: 32)")
+    ap.add_argument("--arch", choices=ARCHS, default="livenessnet",
+                    help="the network: the original LivenessNet, or a variant of it (see livenessnet.py)")
     ap.add_argument("--augment", choices=("original", "strong"), default="original",
                     help="original: the tutorial's geometric augmentation; strong: plus colour, blur and noise")
     ap.add_argument("--class-weight", choices=("none", "balanced"), default="none",
@@ -117,7 +119,7 @@ def training_batches(trainX, trainY, batch_size, seed, strength="original"):
             .prefetch(tf.data.AUTOTUNE))
 
 
-def build_model(classes, lr, epochs, steps_per_execution=1, size=SIZE):
+def build_model(classes, lr, epochs, steps_per_execution=1, size=SIZE, arch="livenessnet"):
     """LivenessNet compiled as the original: Adam with its time decay, cross-entropy.
 
     `steps_per_execution` runs that many training steps in one compiled call:
@@ -125,7 +127,7 @@ def build_model(classes, lr, epochs, steps_per_execution=1, size=SIZE):
     jit_compile was measured too: on 2 CPU cores it doubled the time.)
     """
     decay = keras.optimizers.schedules.InverseTimeDecay(lr, decay_steps=1, decay_rate=lr / epochs)
-    model = LivenessNet.build(width=size[0], height=size[1], depth=3, classes=classes)
+    model = LivenessNet.build(width=size[0], height=size[1], depth=3, classes=classes, arch=arch)
     # the original's loss for two classes; categorical cross-entropy is its many-class form
     loss = "binary_crossentropy" if classes == 2 else "categorical_crossentropy"
     model.compile(loss=loss, optimizer=keras.optimizers.Adam(learning_rate=decay), metrics=["accuracy"],
@@ -208,7 +210,7 @@ def main():
 
     print("[INFO] compiling model...")
     steps = len(trainX) // args.batch_size
-    model = build_model(len(le.classes_), args.lr, args.epochs, steps_per_execution=steps, size=size)
+    model = build_model(len(le.classes_), args.lr, args.epochs, steps_per_execution=steps, size=size, arch=args.arch)
     class_weight = None
     if args.class_weight == "balanced":
         counts = trainY.sum(axis=0)
@@ -233,7 +235,7 @@ def main():
     update_metadata(args.model, replace=True, trained_at=datetime.datetime.now(datetime.timezone.utc).isoformat(),
                     classes=[str(c) for c in le.classes_], dataset=os.path.abspath(args.dataset), split=split_used,
                     epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                    crop_scale=args.crop_scale, size=args.size, augment=args.augment, class_weight=args.class_weight,
+                    crop_scale=args.crop_scale, size=args.size, arch=args.arch, augment=args.augment, class_weight=args.class_weight,
                     synthetic_replay=args.synthetic_replay)
     save_label_encoder(le, args.le)
     write_bytes(args.report, (f"dataset: {args.dataset}\nsplit: {split_used}; "

@@ -31,6 +31,14 @@ RECIPES = {  # name: train_liveness.py flags
     "context2-64-strong-synthetic": "--crop-scale 2 --size 64 --augment strong --synthetic-replay 1 --class-weight balanced",
     "context3-64-strong-synthetic": "--crop-scale 3 --size 64 --augment strong --synthetic-replay 1 --class-weight balanced",
     "context3.5-64-strong": "--crop-scale 3.5 --size 64 --augment strong --class-weight balanced",
+    "context3-64-strong-seed1": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --seed 1",
+    "context3-64-strong-seed2": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --seed 2",
+    "context2.5-64-strong": "--crop-scale 2.5 --size 64 --augment strong --class-weight balanced",
+    "context3-96-strong": "--crop-scale 3 --size 96 --augment strong --class-weight balanced",
+    "context3-64-strong-gap": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --arch gap",
+    "context3-64-strong-deep": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --arch deep",
+    "context3-64-strong-wide": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --arch wide",
+    "context3-64-strong-mobile": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --arch mobile",
 }
 
 

@@ -1,6 +1,7 @@
 import numpy as np
+import pytest
 
-from livenessnet import LivenessNet
+from livenessnet import ARCHS, LivenessNet
 
 
 def count(weights):
@@ -29,3 +30,26 @@ def test_output_is_a_distribution_over_the_classes():
     out = model(np.random.default_rng(0).random((4, 32, 32, 3), dtype="float32"), training=False).numpy()
     assert out.shape == (4, 3)
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_every_variant_is_a_distribution_within_the_parameter_budget(arch):
+    model = LivenessNet.build(width=64, height=64, depth=3, classes=2, arch=arch)
+    assert model.count_params() <= 1_200_000
+    out = model(np.random.default_rng(0).random((2, 64, 64, 3), dtype="float32"), training=False).numpy()
+    assert out.shape == (2, 2)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_variants_differ_from_the_original_where_they_say():
+    kinds = lambda arch: [type(layer).__name__ for layer in LivenessNet.build(64, 64, 3, 2, arch).layers]  # noqa: E731
+    assert "GlobalAveragePooling2D" in kinds("gap") and "Flatten" not in kinds("gap")
+    assert kinds("deep").count("Conv2D") == 6
+    filters = [layer.filters for layer in LivenessNet.build(64, 64, 3, 2, "wide").layers if hasattr(layer, "filters")]
+    assert filters == [32, 32, 64, 64]
+    assert "DepthwiseConv2D" in kinds("mobile") and "Add" in kinds("mobile")
+
+
+def test_an_unknown_variant_is_refused():
+    with pytest.raises(ValueError, match="unknown arch"):
+        LivenessNet.build(32, 32, 3, 2, "huge")

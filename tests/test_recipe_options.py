@@ -42,7 +42,7 @@ def context_model(gathered, tmp_path_factory):
     out = tmp_path_factory.mktemp("context")
     result = run_script("train_liveness.py", "-d", gathered, "-m", out / "m.keras", "-l", out / "le.pickle",
                         "-p", out / "plot.png", "-e", 1, "-b", 4, "--crop-scale", 2, "--size", 48,
-                        "--augment", "strong", "--class-weight", "balanced")
+                        "--augment", "strong", "--class-weight", "balanced", "--arch", "mobile")
     assert result.returncode == 0, result.stderr
     return out
 
@@ -51,9 +51,10 @@ def test_training_records_the_crop_and_size_beside_the_model(context_model):
     from liveness.model_io import load_classifier
 
     metadata = json.loads((context_model / "m.keras.json").read_text())
-    assert (metadata["crop_scale"], metadata["size"], metadata["augment"]) == (2.0, 48, "strong")
+    assert (metadata["crop_scale"], metadata["size"], metadata["augment"], metadata["arch"]) == (2.0, 48, "strong", "mobile")
     classifier, _ = load_classifier(str(context_model / "m.keras"), str(context_model / "le.pickle"))
     assert classifier.crop_scale == 2.0 and classifier.size == (48, 48)
+    assert any(type(layer).__name__ == "DepthwiseConv2D" for layer in classifier.model.layers)  # the variant, reloaded
 
 
 def test_evaluation_and_demo_crop_and_scale_as_the_model_was_trained(context_model, clips, gathered, tmp_path):

@@ -21,7 +21,7 @@ ARCHS = ("livenessnet", "gap", "deep", "wide", "mobile")
 
 class LivenessNet:
     @staticmethod
-    def build(width, height, depth, classes, arch="livenessnet"):
+    def build(width, height, depth, classes, arch="livenessnet", name=None):
         """The original architecture (channels last), or one of its variants:
 
         gap:    the original's convolutions, global average pooling instead of
@@ -34,10 +34,10 @@ class LivenessNet:
         if arch not in ARCHS:
             raise ValueError(f"unknown arch {arch!r}; one of {', '.join(ARCHS)}")
         if arch == "mobile":
-            return _mobile(width, height, depth, classes)
+            return _mobile(width, height, depth, classes, name or "livenessnet_mobile")
         filters = {"livenessnet": (16, 32), "gap": (16, 32), "deep": (16, 32, 64), "wide": (32, 64)}[arch]
         chan_dim = -1
-        model = keras.Sequential(name="livenessnet" if arch == "livenessnet" else f"livenessnet_{arch}")
+        model = keras.Sequential(name=name or ("livenessnet" if arch == "livenessnet" else f"livenessnet_{arch}"))
         model.add(keras.Input(shape=(height, width, depth)))
 
         # CONV => RELU => CONV => RELU => POOL layer sets (the original has two)
@@ -80,7 +80,7 @@ def _inverted_residual(x, filters, stride, expand=4):
     return x
 
 
-def _mobile(width, height, depth, classes):
+def _mobile(width, height, depth, classes, name):
     inputs = keras.Input(shape=(height, width, depth))
     x = layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False)(inputs)
     x = layers.BatchNormalization()(x)
@@ -90,7 +90,17 @@ def _mobile(width, height, depth, classes):
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(0.5)(x)
     outputs = layers.Dense(classes, activation="softmax")(x)
-    return keras.Model(inputs, outputs, name="livenessnet_mobile")
+    return keras.Model(inputs, outputs, name=name)
+
+
+def average_of(members):
+    """One model whose output is the mean of its members' class probabilities (an ensemble).
+
+    It saves, loads and scores as any single model, so every command uses it unchanged.
+    """
+    inputs = keras.Input(shape=members[0].input_shape[1:])
+    outputs = layers.Average()([member(inputs) for member in members])
+    return keras.Model(inputs, outputs, name=f"livenessnet_ensemble_of_{len(members)}")
 
 
 if __name__ == "__main__":

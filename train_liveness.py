@@ -35,7 +35,7 @@ from liveness.model_io import save_model  # noqa: E402
 from liveness.provenance import recordings_of, subject_of  # noqa: E402
 from liveness.splits import group_split, random_split  # noqa: E402
 from liveness.synthetic import synthetic_replays  # noqa: E402
-from livenessnet import ARCHS, LivenessNet  # noqa: E402
+from livenessnet import ARCHS, LivenessNet, average_of  # noqa: E402
 
 SIZE = (32, 32)
 
@@ -62,6 +62,8 @@ def parse_args():
     ap.add_argument("--size", type=int, default=32, help="input width and height in pixels (the original: 32)")
     ap.add_argument("--arch", choices=ARCHS, default="livenessnet",
                     help="the network: the original LivenessNet, or a variant of it (see livenessnet.py)")
+    ap.add_argument("--ensemble", type=int, default=1, metavar="N",
+                    help="train N networks (seeds --seed, --seed+1, ...) and save one model averaging their scores")
     ap.add_argument("--augment", choices=("original", "strong"), default="original",
                     help="original: the tutorial's geometric augmentation; strong: plus colour, blur and noise")
     ap.add_argument("--class-weight", choices=("none", "balanced"), default="none",
@@ -71,8 +73,8 @@ def parse_args():
                          "(cut from their source frames via manifest.csv)")
     ap.add_argument("--attack-class", default="fake", help="the class the synthetic replays join")
     args = ap.parse_args()
-    if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0:
-        raise LivenessError("--epochs and --batch-size must be 1 or more, --lr above 0")
+    if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0 or args.ensemble < 1:
+        raise LivenessError("--epochs, --batch-size and --ensemble must be 1 or more, --lr above 0")
     if not 1.0 <= args.crop_scale <= 4.0 or not 16 <= args.size <= 256:
         raise LivenessError("--crop-scale must be in [1, 4] and --size in [16, 256]")
     if not 0.0 <= args.synthetic_replay <= 1.0:
@@ -119,7 +121,7 @@ def training_batches(trainX, trainY, batch_size, seed, strength="original"):
             .prefetch(tf.data.AUTOTUNE))
 
 
-def build_model(classes, lr, epochs, steps_per_execution=1, size=SIZE, arch="livenessnet"):
+def build_model(classes, lr, epochs, steps_per_execution=1, size=SIZE, arch="livenessnet", name=None):
     """LivenessNet compiled as the original: Adam with its time decay, cross-entropy.
 
     `steps_per_execution` runs that many training steps in one compiled call:
@@ -127,7 +129,7 @@ def build_model(classes, lr, epochs, steps_per_execution=1, size=SIZE, arch="liv
     jit_compile was measured too: on 2 CPU cores it doubled the time.)
     """
     decay = keras.optimizers.schedules.InverseTimeDecay(lr, decay_steps=1, decay_rate=lr / epochs)
-    model = LivenessNet.build(width=size[0], height=size[1], depth=3, classes=classes, arch=arch)
+    model = LivenessNet.build(width=size[0], height=size[1], depth=3, classes=classes, arch=arch, name=name)
     # the original's loss for two classes; categorical cross-entropy is its many-class form
     loss = "binary_crossentropy" if classes == 2 else "categorical_crossentropy"
     model.compile(loss=loss, optimizer=keras.optimizers.Adam(learning_rate=decay), metrics=["accuracy"],
@@ -170,6 +172,11 @@ def split(labels, paths, args):
                          f"({', '.join(sides[0])}), {len(sides[1])} in test ({', '.join(sides[1])})")
 
 
+def mean_history(histories):
+    """Each curve averaged over an ensemble's members (a single model's as it is)."""
+    return {key: np.mean([h[key] for h in histories], axis=0) for key in histories[0]}
+
+
 def save_plot(history, path):
     """Training/validation loss and accuracy per epoch, as the original plotted them."""
     epochs = np.arange(1, len(history["loss"]) + 1)
@@ -208,18 +215,27 @@ def main():
         raise LivenessError(f"only {len(trainX)} training images, fewer than --batch-size {args.batch_size}")
     print(f"[INFO] classes {', '.join(le.classes_)}; {len(trainX)} train, {len(testX)} test; split: {split_used}")
 
-    print("[INFO] compiling model...")
-    steps = len(trainX) // args.batch_size
-    model = build_model(len(le.classes_), args.lr, args.epochs, steps_per_execution=steps, size=size, arch=args.arch)
     class_weight = None
     if args.class_weight == "balanced":
         counts = trainY.sum(axis=0)
         class_weight = {i: float(len(trainY) / (len(counts) * c)) for i, c in enumerate(counts)}
         print(f"[INFO] class weights {class_weight}")
 
-    print(f"[INFO] training network for {args.epochs} epochs...")
-    H = fit(model, trainX, trainY, testX, testY, args.batch_size, args.epochs, args.seed,
-            verbose=1 if sys.stdout.isatty() else 2, strength=args.augment, class_weight=class_weight)
+    members, histories = [], []
+    for i in range(args.ensemble):
+        if i > 0:  # the first member's random stream is the single model's, seeded once above
+            keras.utils.set_random_seed(args.seed + i)
+        print("[INFO] compiling model..." if args.ensemble == 1 else
+              f"[INFO] compiling model {i + 1} of {args.ensemble} (seed {args.seed + i})...")
+        steps = len(trainX) // args.batch_size
+        model = build_model(len(le.classes_), args.lr, args.epochs, steps_per_execution=steps, size=size,
+                            arch=args.arch, name=None if args.ensemble == 1 else f"member_{i}")
+        print(f"[INFO] training network for {args.epochs} epochs...")
+        H = fit(model, trainX, trainY, testX, testY, args.batch_size, args.epochs, args.seed + i,
+                verbose=1 if sys.stdout.isatty() else 2, strength=args.augment, class_weight=class_weight)
+        members.append(model)
+        histories.append(H.history)
+    model = members[0] if args.ensemble == 1 else average_of(members)
 
     print("[INFO] evaluating network...")
     predictions = model.predict(testX, batch_size=args.batch_size, verbose=0)
@@ -235,12 +251,13 @@ def main():
     update_metadata(args.model, replace=True, trained_at=datetime.datetime.now(datetime.timezone.utc).isoformat(),
                     classes=[str(c) for c in le.classes_], dataset=os.path.abspath(args.dataset), split=split_used,
                     epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                    crop_scale=args.crop_scale, size=args.size, arch=args.arch, augment=args.augment, class_weight=args.class_weight,
+                    crop_scale=args.crop_scale, size=args.size, arch=args.arch, ensemble=args.ensemble,
+                    augment=args.augment, class_weight=args.class_weight,
                     synthetic_replay=args.synthetic_replay)
     save_label_encoder(le, args.le)
     write_bytes(args.report, (f"dataset: {args.dataset}\nsplit: {split_used}; "
                               f"{len(trainX)} train, {len(testX)} test\n\n{report}").encode())
-    save_plot(H.history, args.plot)
+    save_plot(mean_history(histories), args.plot)
     print(f"[INFO] wrote {args.le}, {args.report}, {args.plot}")
 
 

@@ -1,3 +1,4 @@
+import json
 import os
 import shutil
 
@@ -117,3 +118,18 @@ def test_retraining_drops_the_old_models_calibrated_threshold(roi_dataset, tmp_p
     metadata = json.loads((tmp_path / "m.keras.json").read_text())
     assert "threshold" not in metadata
     assert metadata["crop_scale"] == 1.0 and metadata["size"] == 32 and metadata["trained_at"]
+
+
+def test_an_ensemble_saves_as_one_model_that_averages_its_members(roi_dataset, tmp_path):
+    result = run_script("train_liveness.py", "-d", roi_dataset, "-m", tmp_path / "m.keras", "-l", tmp_path / "le.pickle",
+                        "-p", tmp_path / "plot.png", "-e", 1, "-b", 4, "--ensemble", 2)
+    assert result.returncode == 0, result.stderr
+    assert "model 2 of 2 (seed 43)" in result.stdout
+    assert json.loads((tmp_path / "m.keras.json").read_text())["ensemble"] == 2
+    model, _ = load_model_and_labels(str(tmp_path / "m.keras"), str(tmp_path / "le.pickle"))
+    members = [layer for layer in model.layers if layer.name.startswith("member_")]
+    assert len(members) == 2
+    batch = np.random.default_rng(0).random((3, 32, 32, 3), dtype="float32")
+    each = [member(batch, training=False).numpy() for member in members]
+    assert not np.allclose(each[0], each[1])  # two seeds, two networks
+    np.testing.assert_allclose(model(batch, training=False).numpy(), (each[0] + each[1]) / 2, rtol=1e-5, atol=1e-6)

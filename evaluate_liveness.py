@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 from liveness.atomic import atomic_path, write_bytes  # noqa: E402
 from liveness.detector import add_detector_arguments, create_detector  # noqa: E402
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
+from liveness.exclusions import add_exclude_argument, load_exclusions  # noqa: E402
 from liveness.media import is_video  # noqa: E402
 from liveness.metadata import check_threshold, resolve_threshold, update_metadata  # noqa: E402
 from liveness.metrics import NOT_SURE, REAL, bpcer_at_apcer, decide, equal_error_rate, summarize  # noqa: E402
@@ -55,6 +56,7 @@ def parse_args():
                     help="score each video frame by the mean over its recording's last N frames (as the demo's --smooth)")
     ap.add_argument("--save-failures", metavar="DIR", default=None,
                     help="copy every misclassified face into DIR/<true>_as_<predicted>/ with metadata.csv")
+    add_exclude_argument(ap, "left out of calibration and of the figures")
     args = ap.parse_args()
     if args.dataset is None and args.calibrate is None:
         raise LivenessError("nothing to do: give --dataset, --calibrate, or both")
@@ -77,6 +79,16 @@ def parse_args():
     if args.calibrate and args.dataset and os.path.realpath(args.calibrate) == os.path.realpath(args.dataset):
         raise LivenessError("--calibrate and --dataset are the same folder: a threshold is never tuned on the set it is evaluated on")
     return args
+
+
+def leave_out(rows, exclusions, folder):
+    """The rows of faces outside excluded frames, and how many were left out."""
+    kept = [r for r in rows if not exclusions.excludes(r.recording, r.frame)]
+    if not kept:
+        raise LivenessError(f"every face in {folder} is in a frame that --exclude leaves out")
+    if len(kept) < len(rows):
+        print(f"[INFO] {len(rows) - len(kept)} faces in {folder} left out (--exclude)")
+    return kept, len(rows) - len(kept)
 
 
 def scores_and_labels(rows):
@@ -209,6 +221,7 @@ def save_failures(folder, rows, decisions, bona_fide):
 @exit_on_error
 def main():
     args = parse_args()
+    exclusions = load_exclusions(args.exclude)
     print("[INFO] loading liveness model...")
     classifier, _ = load_classifier(args.model, args.le, args.bona_fide)  # its threshold is resolved below
     detector = create_detector(args.detector_type, args.detector, args.confidence)
@@ -217,6 +230,7 @@ def main():
     if args.calibrate:
         print(f"[INFO] calibrating the liveness threshold on {args.calibrate}...")
         dev_rows, _ = score_folder(args.calibrate, **score)
+        dev_rows, _ = leave_out(dev_rows, exclusions, args.calibrate)
         threshold, criterion = calibrate(dev_rows, args.bona_fide, args.target_apcer)
         update_metadata(args.model, threshold=threshold, threshold_criterion=criterion,
                         calibrated_on=os.path.abspath(args.calibrate), bona_fide=args.bona_fide)
@@ -228,6 +242,7 @@ def main():
     print(f"[INFO] liveness threshold {threshold:.4f} ({source}); face detector confidence {args.confidence}")
 
     rows, counts = score_folder(args.dataset, keep_rois=args.save_failures is not None, **score)
+    rows, counts["excluded"] = leave_out(rows, exclusions, args.dataset)
     if args.smooth > 1:
         smooth_scores(rows, args.smooth)
     scores, labels = scores_and_labels(rows)
@@ -244,6 +259,7 @@ def main():
         "band": list(band) if band else None, "detector_confidence": args.confidence, "smooth": args.smooth,
         "crop_scale": classifier.crop_scale, "input_size": list(classifier.size),
         "faces": len(rows), "frames_without_face": counts["no_face"], "skipped_images": counts["skipped"],
+        "excluded_faces": counts["excluded"], "exclude": os.path.abspath(args.exclude) if args.exclude else None,
         **{k: frame[k] for k in ("apcer", "apcer_per_type", "bpcer", "acer", "bpcer20", "bpcer100", "eer", "auc")},
         "frame_level": frame, "video_level": video,
         "per_recording": per_group(rows, "recording", args.bona_fide, threshold, band),

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from liveness.detector import add_detector_arguments, create_detector
 from liveness.errors import LivenessError, exit_on_error
+from liveness.exclusions import Exclusions, add_exclude_argument, load_exclusions
 from liveness.media import check_readable, expand_inputs, frame_count, prefetch, read_frames
 
 
@@ -32,6 +33,7 @@ def parse_args():
     ap.add_argument("-s", "--skip", type=int, default=16, help="keep every N-th frame")
     ap.add_argument("-j", "--jobs", type=int, default=1,
                     help="detect in N processes, each with its own detector (same results as 1)")
+    add_exclude_argument(ap, "not gathered")
     args = ap.parse_args()
     if args.skip < 1:
         raise LivenessError(f"--skip must be 1 or more, got {args.skip}")
@@ -97,17 +99,22 @@ def kept(index, skip, slot=0, slots=1):
     return number % skip == 0 and (number // skip - 1) % slots == slot
 
 
-def find_rois(path, detector, skip, counts, on_frame=None, slot=0, slots=1):
+def find_rois(path, detector, skip, counts, on_frame=None, slot=0, slots=1, exclusions=Exclusions()):
     """Yield (frame index, box, confidence, PNG of the face) for this slot's kept frames with a face.
 
-    Counts frames read and kept frames without a face into `counts`.
+    Counts frames read, kept frames left out by `exclusions` and kept frames
+    without a face into `counts`.
     """
+    recording = os.path.splitext(os.path.basename(path))[0]
     frames = read_frames(path, select=lambda i: kept(i, skip, slot, slots))
     for index, frame in prefetch(frames):  # decoding runs ahead on its own thread
         counts["read"] += 1
         if on_frame is not None:
             on_frame()
         if frame is None:
+            continue
+        if exclusions.excludes(recording, index):
+            counts["excluded"] += 1
             continue
         faces = detector.detect(frame)
         if not faces:
@@ -138,10 +145,10 @@ def _start_worker(detector_type, folder, confidence):
     _worker_detector = create_detector(detector_type, folder, confidence)
 
 
-def _gather_in_worker(task, skip, slots):
+def _gather_in_worker(task, skip, slots, exclusions):
     path, slot = task
-    counts = {"read": 0, "missed": 0}
-    return path, list(find_rois(path, _worker_detector, skip, counts, slot=slot, slots=slots)), counts
+    counts = {"read": 0, "missed": 0, "excluded": 0}
+    return path, list(find_rois(path, _worker_detector, skip, counts, slot=slot, slots=slots, exclusions=exclusions)), counts
 
 
 def gather_parallel(paths, args, manifest):
@@ -149,15 +156,17 @@ def gather_parallel(paths, args, manifest):
 
     The ROIs, their names and the manifest come out as --jobs 1 writes them.
     """
-    totals = {"read": 0, "missed": 0, "saved": 0}
+    totals = {"read": 0, "missed": 0, "excluded": 0, "saved": 0}
     tasks = [(path, slot) for path in paths for slot in range(args.jobs)]
     context = multiprocessing.get_context("spawn")
     with context.Pool(args.jobs, _start_worker, (args.detector_type, args.detector, args.confidence)) as pool:
-        results = pool.imap(functools.partial(_gather_in_worker, skip=args.skip, slots=args.jobs), tasks)
+        results = pool.imap(functools.partial(_gather_in_worker, skip=args.skip, slots=args.jobs,
+                                                        exclusions=args.exclusions), tasks)
         parts = []
         for path, rois, counts in tqdm(results, total=len(tasks), desc="recording parts", unit="part"):
             parts.append(rois)
             totals["missed"] += counts["missed"]
+            totals["excluded"] += counts["excluded"]
             if len(parts) == args.jobs:  # every slot of this recording is in
                 totals["read"] += counts["read"]
                 totals["saved"] += store(path, sorted((r for part in parts for r in part), key=lambda r: r[0]),
@@ -169,10 +178,11 @@ def gather_parallel(paths, args, manifest):
 def gather_serial(paths, args, manifest):
     """--jobs 1: one recording after another, with a progress bar over frames."""
     detector = create_detector(args.detector_type, args.detector, args.confidence)
-    totals = {"read": 0, "missed": 0, "saved": 0}
+    totals = {"read": 0, "missed": 0, "excluded": 0, "saved": 0}
     for path in paths:
         with tqdm(total=frame_count(path) or None, desc=os.path.basename(path), unit="frame") as progress:
-            totals["saved"] += store(path, find_rois(path, detector, args.skip, totals, lambda: progress.update(1)),
+            totals["saved"] += store(path, find_rois(path, detector, args.skip, totals, lambda: progress.update(1),
+                                                       exclusions=args.exclusions),
                                      args.output, manifest)
     return totals
 
@@ -180,6 +190,7 @@ def gather_serial(paths, args, manifest):
 @exit_on_error
 def main():
     args = parse_args()
+    args.exclusions = load_exclusions(args.exclude)
     paths = expand_inputs(args.input)
     for path in paths:
         check_readable(path)
@@ -195,7 +206,8 @@ def main():
     finally:
         manifest.close()
     print(f"[INFO] {totals['read']} frames read, {totals['saved']} faces saved to {args.output}, "
-          f"{totals['missed']} frames without a face")
+          f"{totals['missed']} frames without a face"
+          + (f", {totals['excluded']} frames left out (--exclude)" if args.exclude else ""))
 
 
 if __name__ == "__main__":

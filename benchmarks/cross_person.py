@@ -9,6 +9,11 @@ evaluate_liveness.py then scores the held-out person's videos at a threshold fix
 (--threshold, 0.5). The table shows frame-level APCER/BPCER/ACER/AUC per held-out person, their
 mean, and beside them the random-split accuracy the same training run reported, the figure the
 original tutorial quotes.
+
+--exclude names frames whose recording's label does not hold (see liveness/exclusions.py); they
+are neither gathered nor scored. Its default, benchmarks/shared_data_exclude.csv, lists the frames
+of ../shared/data where the attack recording shows the live person instead of the replay; give
+--exclude none for the raw recordings.
 """
 import argparse
 import json
@@ -25,6 +30,7 @@ from liveness.errors import LivenessError, exit_on_error  # noqa: E402
 from liveness.media import is_video  # noqa: E402
 
 DEFAULT_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
+DEFAULT_EXCLUDE = os.path.join(ROOT, "benchmarks", "shared_data_exclude.csv")
 
 
 def parse_args():
@@ -34,8 +40,12 @@ def parse_args():
     ap.add_argument("-s", "--skip", type=int, default=1, help="gather every N-th frame")
     ap.add_argument("-t", "--threshold", type=float, default=0.5, help="liveness threshold, fixed before evaluation")
     ap.add_argument("--train-args", default="", help="extra train_liveness.py flags, quoted (the recipe under test)")
+    ap.add_argument("--exclude", default=DEFAULT_EXCLUDE,
+                    help="frames left out of gathering and scoring (CSV; default: the ../shared/data list; 'none')")
     ap.add_argument("--eval-args", default="", help="extra evaluate_liveness.py flags, quoted")
-    return ap.parse_args()
+    args = ap.parse_args()
+    args.exclude_flags = [] if args.exclude.lower() == "none" else ["--exclude", os.path.abspath(args.exclude)]
+    return args
 
 
 def recordings(data):
@@ -102,7 +112,7 @@ def main():
         for label, video in videos.items():
             print(f"[INFO] gathering {person} {label} (every {args.skip} frame)...")
             run("gather_examples.py", "-i", video, "-o", os.path.join(work, "rois", person, label), "-s", args.skip,
-                log=os.path.join(work, f"gather_{person}_{label}.log"))
+                *args.exclude_flags, log=os.path.join(work, f"gather_{person}_{label}.log"))
 
     results = {}
     for held_out in people:
@@ -118,7 +128,7 @@ def main():
             *shlex.split(args.train_args), log=os.path.join(fold, "train.log"))
         print(f"[INFO] evaluating on {held_out}...")
         run("evaluate_liveness.py", "-m", model, "-l", le, "--dataset", os.path.join(fold, "test"),
-            "-o", os.path.join(fold, "eval"), "--threshold", args.threshold, *shlex.split(args.eval_args),
+            "-o", os.path.join(fold, "eval"), "--threshold", args.threshold, *args.exclude_flags, *shlex.split(args.eval_args),
             log=os.path.join(fold, "evaluate.log"))
         metrics = json.load(open(os.path.join(fold, "eval", "metrics.json")))
         results[held_out] = {"trained_on": others, "random_split_accuracy": random_split_accuracy(os.path.join(fold, "report.txt")),
@@ -139,10 +149,12 @@ def main():
     lines.append(f"| **mean** | | | {fmt(mean['apcer'])} | {fmt(mean['bpcer'])} | {fmt(mean['acer'])} | {fmt(mean['auc'])} | | "
                  f"{fmt(mean['random_split_accuracy'])} |")
     table = "\n".join(lines)
-    print(f"[INFO] cross-person results (frame level, threshold {args.threshold}, train args: '{args.train_args}'):")
+    print(f"[INFO] cross-person results (frame level, threshold {args.threshold}, train args: '{args.train_args}', "
+          f"frames left out: {args.exclude_flags[-1] if args.exclude_flags else 'none'}):")
     print(table)
     with open(os.path.join(work, "cross_person.json"), "w") as f:
         json.dump({"threshold": args.threshold, "train_args": args.train_args, "skip": args.skip,
+                   "exclude": args.exclude_flags[-1] if args.exclude_flags else None,
                    "per_person": results, "mean": mean}, f, indent=2)
     with open(os.path.join(work, "cross_person.md"), "w") as f:
         f.write(table + "\n")

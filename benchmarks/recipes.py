@@ -56,6 +56,8 @@ def main():
     ap.add_argument("--data", default=DEFAULT_DATA)
     ap.add_argument("--only", nargs="+", choices=list(RECIPES), help="run only these recipes")
     ap.add_argument("--seeds", type=int, nargs="+", default=[42], help="train each recipe once per seed (default: 42)")
+    ap.add_argument("--exclude", default=None,
+                    help="frames left out (CSV, or 'none'), passed to cross_person.py (default: its ../shared/data list)")
     ap.add_argument("--work", default=os.path.join(ROOT, "output", "recipes"))
     args = ap.parse_args()
     rows = ["| recipe | train_liveness.py flags | seeds | APCER | BPCER | ACER | worst seed's ACER | AUC | "
@@ -68,7 +70,8 @@ def main():
         for seed in args.seeds:
             work = os.path.join(args.work, name if args.seeds == [42] else f"{name}_seed{seed}")
             result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "cross_person.py"), "--data", args.data,
-                                     "--work", work, "--train-args", f"{flags} --seed {seed}"],
+                                     "--work", work, "--train-args", f"{flags} --seed {seed}",
+                                     *(["--exclude", args.exclude] if args.exclude else [])],
                                     cwd=ROOT, capture_output=True, text=True)
             if result.returncode != 0:
                 print(result.stdout[-2000:] + result.stderr[-2000:])

@@ -52,11 +52,21 @@ class Manifests:
         return None
 
 
-def recordings_of(paths):
-    """The recording of each file in `paths`, from manifests where present, else from the names."""
+def origins_of(paths):
+    """(recording, frame) of each file in `paths`, from manifests where present, else from the names."""
     manifests = Manifests()
-    recordings = []
+    origins = []
     for path in paths:
         row = manifests.row(path)
-        recordings.append(recording_of(row["source"]) if row else recording_of(path))
-    return recordings
+        if row:
+            frame = row.get("frame") or ""
+            origins.append((recording_of(row["source"]), int(frame) if frame.isdigit() else 0))
+        else:
+            match = _FRAME_SUFFIX.search(os.path.splitext(os.path.basename(path))[0])
+            origins.append((recording_of(path), int(match.group(0)[1:7]) if match else 0))
+    return origins
+
+
+def recordings_of(paths):
+    """The recording of each file in `paths`, from manifests where present, else from the names."""
+    return [recording for recording, _ in origins_of(paths)]

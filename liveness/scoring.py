@@ -15,7 +15,7 @@ from tqdm import tqdm
 from liveness.dataset import class_folders
 from liveness.errors import LivenessError
 from liveness.media import is_video, list_media, read_frames
-from liveness.provenance import recording_of, recordings_of, subject_of
+from liveness.provenance import origins_of, recording_of, subject_of
 from liveness.recrop import recrop
 
 BATCH = 64
@@ -49,22 +49,23 @@ def _faces_of_video(path, label, detector, skip, classifier):
                       detector_confidence=confidence, roi=classifier.crop(frame, (startX, startY, endX, endY)))
 
 
-def _face_of_image(path, label, detector, detect, recording, classifier, recropped):
+def _face_of_image(path, label, detector, detect, origin, classifier, recropped):
     import cv2
 
+    recording, frame = origin  # a gathered ROI's recording and frame, from its manifest
     image = cv2.imread(path)
     if image is None:
         print(f"[WARNING] skipping {path}: not a decodable image", file=sys.stderr)
         return "skipped"
     if not detect:
         (h, w) = image.shape[:2]
-        return FaceRow(path, recording, subject_of(recording), 0, label, box=(0, 0, w, h),
+        return FaceRow(path, recording, subject_of(recording), frame, label, box=(0, 0, w, h),
                        roi=recropped.get(path, image))
     faces = detector.detect(image)
     if not faces:
         return None
     (startX, startY, endX, endY), confidence = faces[0]
-    return FaceRow(path, recording, subject_of(recording), 0, label, box=(startX, startY, endX, endY),
+    return FaceRow(path, recording, subject_of(recording), frame, label, box=(startX, startY, endX, endY),
                    detector_confidence=confidence, roi=classifier.crop(image, (startX, startY, endX, endY)))
 
 
@@ -89,7 +90,7 @@ def score_folder(folder, classifier, bona_fide, detector=None, detect=False, ski
 
     items = [(label, path) for label, class_folder in classes.items() for path in list_media(class_folder)]
     rois = [path for _, path in items if not is_video(path)]
-    recordings = dict(zip(rois, recordings_of(rois)))
+    origins = dict(zip(rois, origins_of(rois)))
     # ROIs taken as they are must be cut again when the model looks at a larger crop
     recropped = recrop(rois, classifier.crop_scale) if classifier.crop_scale != 1.0 and not detect and rois else {}
     for label, path in tqdm(items, desc=f"scoring {folder}", unit="file"):
@@ -98,7 +99,7 @@ def score_folder(folder, classifier, bona_fide, detector=None, detect=False, ski
                 raise LivenessError("videos need the face detector")
             faces = _faces_of_video(path, label, detector, skip, classifier)
         else:
-            faces = [_face_of_image(path, label, detector, detect, recordings[path], classifier, recropped)]
+            faces = [_face_of_image(path, label, detector, detect, origins[path], classifier, recropped)]
         for face in faces:
             if face is None:
                 counts["no_face"] += 1

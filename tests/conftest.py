@@ -3,6 +3,7 @@
 Nothing here reads ../shared: the suite passes on a machine without it.
 """
 import os
+import shutil
 import subprocess
 import sys
 
@@ -89,3 +90,15 @@ def read_video(path):
 
 def pixels_equal(a, b):
     return a.shape == b.shape and np.array_equal(a, b)
+
+
+@pytest.fixture(scope="session")
+def eval_set(clips, roi_dataset, tmp_path_factory):
+    """Class folders mixing a video (through the detector) and ROIs (taken as they are)."""
+    folder = tmp_path_factory.mktemp("evalset")
+    for label in ("real", "fake"):
+        os.makedirs(folder / label)
+        shutil.copy(clips[label], folder / label / f"subjV_{label}{os.path.splitext(clips[label])[1]}")
+        for path in sorted((roi_dataset / label).iterdir())[:4]:
+            shutil.copy(path, folder / label / f"subjR_{path.name}")
+    return folder

@@ -1,24 +1,11 @@
 import csv
 import json
-import os
 import shutil
 
 import cv2
 import pytest
 
 from conftest import assert_one_line_error, run_script
-
-
-@pytest.fixture(scope="module")
-def eval_set(clips, roi_dataset, tmp_path_factory):
-    """Class folders mixing a video (through the detector) and ROIs (taken as they are)."""
-    folder = tmp_path_factory.mktemp("evalset")
-    for label in ("real", "fake"):
-        os.makedirs(folder / label)
-        shutil.copy(clips[label], folder / label / f"subjV_{label}{os.path.splitext(clips[label])[1]}")
-        for path in sorted((roi_dataset / label).iterdir())[:4]:
-            shutil.copy(path, folder / label / f"subjR_{path.name}")
-    return folder
 
 
 def read_csv(path):

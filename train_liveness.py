@@ -71,6 +71,9 @@ def parse_args():
     ap.add_argument("--synthetic-replay", type=float, default=0.0, metavar="FRACTION",
                     help="add, as attacks, simulated phone replays of this share of the live training images "
                          "(cut from their source frames via manifest.csv)")
+    ap.add_argument("--synthetic-scene", choices=("wall", "live"), default="wall",
+                    help="what the simulated phone is filmed in front of: a plain wall (the built-in sample's), "
+                         "or the live frame itself, the phone over the face")
     ap.add_argument("--attack-class", default="fake", help="the class the synthetic replays join")
     args = ap.parse_args()
     if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0 or args.ensemble < 1:
@@ -152,7 +155,8 @@ def add_synthetic_replays(trainX, trainY, train_paths, le, size, args):
     if "real" not in le.classes_ or args.attack_class not in le.classes_:
         raise LivenessError(f"--synthetic-replay needs a 'real' class and the --attack-class '{args.attack_class}'")
     live = [p for p, y in zip(train_paths, trainY.argmax(axis=1)) if le.classes_[y] == "real"]
-    replays = synthetic_replays(live, create_detector("ssd"), args.crop_scale, size, args.synthetic_replay, args.seed)
+    replays = synthetic_replays(live, create_detector("ssd"), args.crop_scale, size, args.synthetic_replay, args.seed,
+                                in_front=args.synthetic_scene == "live")
     target = keras.utils.to_categorical([list(le.classes_).index(args.attack_class)] * len(replays), len(le.classes_))
     print(f"[INFO] {len(replays)} synthetic replays of {len(live)} live training images added as '{args.attack_class}'")
     return np.concatenate([trainX, replays]), np.concatenate([trainY, target.reshape(-1, len(le.classes_))])
@@ -253,7 +257,7 @@ def main():
                     epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                     crop_scale=args.crop_scale, size=args.size, arch=args.arch, ensemble=args.ensemble,
                     augment=args.augment, class_weight=args.class_weight,
-                    synthetic_replay=args.synthetic_replay)
+                    synthetic_replay=args.synthetic_replay, synthetic_scene=args.synthetic_scene)
     save_label_encoder(le, args.le)
     write_bytes(args.report, (f"dataset: {args.dataset}\nsplit: {split_used}; "
                               f"{len(trainX)} train, {len(testX)} test\n\n{report}").encode())

@@ -163,22 +163,35 @@ def replay_frames(count, size=(640, 480), seed=1):
         yield _film(wall, phone, mask, (angle, cx, cy, tilt), t, rng)
 
 
-def simulate_replay(image, box, rng, size=(640, 480)):
-    """A live frame replayed: `image` shown on a simulated phone, filmed in front of a wall.
+def simulate_replay(image, box, rng, size=(640, 480), in_front=False):
+    """A live frame replayed: `image` shown on a simulated phone and filmed.
 
     The face in `box` fills the screen as in a selfie replay; screen size, pose,
-    tilt, glare position and wall vary with `rng`. Used to make extra attack
-    examples from live recordings (train_liveness.py --synthetic-replay).
+    tilt and glare position vary with `rng`. The phone is filmed in front of a
+    plain wall, or with `in_front` in front of the live frame itself, over the
+    face, as someone holds a phone up to the camera in their own room: then
+    the phone is all that tells the attack from the live frame. Used to make
+    extra attack examples from live recordings (train_liveness.py --synthetic-replay).
     """
-    (w, h) = size
     (startX, startY, endX, endY) = box
-    wall = _wall(size, rng).astype("float32")
+    if in_front:
+        size = (image.shape[1], image.shape[0])
+        scene = image.astype("float32")
+    else:
+        scene = _wall(size, rng).astype("float32")
+    (w, h) = size
     screen_size = (int(rng.uniform(0.34, 0.46) * w) // 2 * 2, int(rng.uniform(0.70, 0.82) * h) // 2 * 2)
     bezel = max(4, int(w * rng.uniform(0.012, 0.025)))
     phone, mask = _phone(image, screen_size, bezel, ((startX + endX) / 2, (startY + endY) / 2), endX - startX)
-    pose = (np.deg2rad(rng.uniform(-8, 8)), w / 2 + rng.uniform(-0.12, 0.12) * w,
-            h / 2 + rng.uniform(-0.04, 0.06) * h, rng.uniform(-0.08, 0.08))
-    return _film(wall, phone, mask, pose, rng.uniform(0, 10), rng)
+    angle = np.deg2rad(rng.uniform(-8, 8))
+    if in_front:  # over the live face, as far as the frame allows
+        half_w = screen_size[0] / 2 + bezel
+        centre = (float(np.clip((startX + endX) / 2 + rng.uniform(-0.1, 0.1) * w, half_w, w - half_w)),
+                  (startY + endY) / 2 + rng.uniform(-0.05, 0.1) * h)
+    else:
+        centre = (w / 2 + rng.uniform(-0.12, 0.12) * w, h / 2 + rng.uniform(-0.04, 0.06) * h)
+    pose = (angle, *centre, rng.uniform(-0.08, 0.08))
+    return _film(scene, phone, mask, pose, rng.uniform(0, 10), rng)
 
 
 def write_video(path, frames, fps=15.0):

@@ -13,13 +13,16 @@ from liveness.recrop import source_frames
 from liveness.sample import simulate_replay
 
 
-def synthetic_replays(paths, detector, crop_scale, size, fraction, seed):
-    """Model inputs for replays of a `fraction` of the live ROIs in `paths` (where the detector finds the face)."""
+def synthetic_replays(paths, detector, crop_scale, size, fraction, seed, in_front=False):
+    """Model inputs for replays of a `fraction` of the live ROIs in `paths` (where the detector finds the face).
+
+    `in_front`: the phone is filmed over the live frame itself rather than a plain wall.
+    """
     rng = np.random.default_rng(seed)
     chosen = [p for p in paths if rng.random() < fraction]
     inputs = []
     for _, frame, box in tqdm(source_frames(chosen), total=len(chosen), desc="synthetic replays", unit="face"):
-        replay = simulate_replay(frame, box, rng)
+        replay = simulate_replay(frame, box, rng, in_front=in_front)
         faces = detector.detect(replay)
         if faces:
             inputs.append(roi_to_input(crop_face(replay, faces[0][0], crop_scale), size))

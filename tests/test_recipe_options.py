@@ -83,12 +83,15 @@ def test_out_of_range_recipe_options_are_refused(roi_dataset, tmp_path, flags, w
     assert_one_line_error(result, word)
 
 
-def test_synthetic_replays_of_live_training_faces_join_the_attacks(gathered, tmp_path):
+@pytest.mark.parametrize("scene", ["wall", "live"])
+def test_synthetic_replays_of_live_training_faces_join_the_attacks(gathered, tmp_path, scene):
     import re
 
     result = run_script("train_liveness.py", "-d", gathered, "-m", tmp_path / "m.keras", "-l", tmp_path / "le.pickle",
-                        "-p", tmp_path / "plot.png", "-e", 1, "-b", 4, "--synthetic-replay", 1.0, "--crop-scale", 1.5)
+                        "-p", tmp_path / "plot.png", "-e", 1, "-b", 4, "--synthetic-replay", 1.0, "--crop-scale", 1.5,
+                        "--synthetic-scene", scene)
     assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "m.keras.json").read_text())["synthetic_scene"] == scene
     made, live = map(int, re.search(r"(\d+) synthetic replays of (\d+) live training images", result.stdout).groups())
     assert live == 6 and made == live  # 8 live frames, 75% in training; the detector finds every replayed face
     train_count = int(re.search(r"; (\d+) train,", result.stdout).group(1))
@@ -106,6 +109,20 @@ def test_the_replay_simulation_shows_the_face_on_a_phone(face_frame):
     assert len(faces) == 1  # the replayed face, smaller, on the screen
     (x0, y0, x1, y1) = faces[0][0]
     assert (x1 - x0) < 0.6 * 640
+
+
+def test_a_replay_in_front_of_the_live_frame_covers_the_face_and_keeps_the_room(face_frame):
+    from liveness.detector import SsdDetector
+    from liveness.sample import simulate_replay
+
+    box = SsdDetector().detect(face_frame)[0][0]
+    replay = simulate_replay(face_frame, box, np.random.default_rng(3), in_front=True)
+    assert replay.shape == face_frame.shape
+    difference = np.abs(replay.astype("float32") - face_frame.astype("float32")).mean(axis=2)
+    (x0, y0, x1, y1) = box
+    assert difference[y0:y1, x0:x1].mean() > 20  # the phone is over the live face
+    covered = difference > 20
+    assert 0.1 < covered.mean() < 0.6  # and the rest of the frame is the live room, up to sensor noise
 
 
 def test_linked_rois_find_their_manifest_beside_the_real_file(gathered, tmp_path):

@@ -17,11 +17,26 @@ import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
 ARCHS = ("livenessnet", "gap", "deep", "wide", "mobile")
+STANDARDIZE = ("none", "image", "channel")
+
+
+def standardization(mode):
+    """A first layer that standardizes each image on its own: zero mean, unit variance.
+
+    "image" over all its pixels and channels (brightness and contrast go, colour
+    stays); "channel" each colour channel apart (white balance goes too). What
+    differs between two cameras in the same way for live and replayed faces
+    should not decide between them. None for "none".
+    """
+    if mode == "none":
+        return None
+    axis = (1, 2, 3) if mode == "image" else (1, 2)
+    return layers.LayerNormalization(axis=axis, center=False, scale=False, epsilon=1e-3, name=f"standardize_{mode}")
 
 
 class LivenessNet:
     @staticmethod
-    def build(width, height, depth, classes, arch="livenessnet", name=None):
+    def build(width, height, depth, classes, arch="livenessnet", name=None, standardize="none"):
         """The original architecture (channels last), or one of its variants:
 
         gap:    the original's convolutions, global average pooling instead of
@@ -34,11 +49,13 @@ class LivenessNet:
         if arch not in ARCHS:
             raise ValueError(f"unknown arch {arch!r}; one of {', '.join(ARCHS)}")
         if arch == "mobile":
-            return _mobile(width, height, depth, classes, name or "livenessnet_mobile")
+            return _mobile(width, height, depth, classes, name or "livenessnet_mobile", standardization(standardize))
         filters = {"livenessnet": (16, 32), "gap": (16, 32), "deep": (16, 32, 64), "wide": (32, 64)}[arch]
         chan_dim = -1
         model = keras.Sequential(name=name or ("livenessnet" if arch == "livenessnet" else f"livenessnet_{arch}"))
         model.add(keras.Input(shape=(height, width, depth)))
+        if standardize != "none":
+            model.add(standardization(standardize))
 
         # CONV => RELU => CONV => RELU => POOL layer sets (the original has two)
         for n in filters:
@@ -80,9 +97,10 @@ def _inverted_residual(x, filters, stride, expand=4):
     return x
 
 
-def _mobile(width, height, depth, classes, name):
+def _mobile(width, height, depth, classes, name, first=None):
     inputs = keras.Input(shape=(height, width, depth))
-    x = layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False)(inputs)
+    x = inputs if first is None else first(inputs)
+    x = layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False)(x)
     x = layers.BatchNormalization()(x)
     x = layers.ReLU(6.0)(x)
     for filters, stride in ((24, 2), (24, 1), (32, 2), (32, 1), (64, 2), (64, 1)):
@@ -110,5 +128,6 @@ if __name__ == "__main__":
     ap.add_argument("--depth", type=int, default=3)
     ap.add_argument("--classes", type=int, default=2)
     ap.add_argument("--arch", choices=ARCHS, default="livenessnet")
+    ap.add_argument("--standardize", choices=STANDARDIZE, default="none")
     args = ap.parse_args()
-    LivenessNet.build(args.width, args.height, args.depth, args.classes, args.arch).summary()
+    LivenessNet.build(args.width, args.height, args.depth, args.classes, args.arch, standardize=args.standardize).summary()

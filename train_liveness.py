@@ -35,7 +35,7 @@ from liveness.model_io import save_model  # noqa: E402
 from liveness.provenance import recordings_of, subject_of  # noqa: E402
 from liveness.splits import group_split, random_split  # noqa: E402
 from liveness.synthetic import synthetic_replays  # noqa: E402
-from livenessnet import ARCHS, LivenessNet, average_of  # noqa: E402
+from livenessnet import ARCHS, STANDARDIZE, LivenessNet, average_of  # noqa: E402
 
 SIZE = (32, 32)
 
@@ -62,6 +62,8 @@ def parse_args():
     ap.add_argument("--size", type=int, default=32, help="input width and height in pixels (the original: 32)")
     ap.add_argument("--arch", choices=ARCHS, default="livenessnet",
                     help="the network: the original LivenessNet, or a variant of it (see livenessnet.py)")
+    ap.add_argument("--standardize", choices=STANDARDIZE, default="none",
+                    help="standardize each image on its own inside the model: over the whole image, or each channel")
     ap.add_argument("--ensemble", type=int, default=1, metavar="N",
                     help="train N networks (seeds --seed, --seed+1, ...) and save one model averaging their scores")
     ap.add_argument("--augment", choices=("original", "strong"), default="original",
@@ -124,7 +126,8 @@ def training_batches(trainX, trainY, batch_size, seed, strength="original"):
             .prefetch(tf.data.AUTOTUNE))
 
 
-def build_model(classes, lr, epochs, steps_per_execution=1, size=SIZE, arch="livenessnet", name=None):
+def build_model(classes, lr, epochs, steps_per_execution=1, size=SIZE, arch="livenessnet", name=None,
+                standardize="none"):
     """LivenessNet compiled as the original: Adam with its time decay, cross-entropy.
 
     `steps_per_execution` runs that many training steps in one compiled call:
@@ -132,7 +135,8 @@ def build_model(classes, lr, epochs, steps_per_execution=1, size=SIZE, arch="liv
     jit_compile was measured too: on 2 CPU cores it doubled the time.)
     """
     decay = keras.optimizers.schedules.InverseTimeDecay(lr, decay_steps=1, decay_rate=lr / epochs)
-    model = LivenessNet.build(width=size[0], height=size[1], depth=3, classes=classes, arch=arch, name=name)
+    model = LivenessNet.build(width=size[0], height=size[1], depth=3, classes=classes, arch=arch, name=name,
+                              standardize=standardize)
     # the original's loss for two classes; categorical cross-entropy is its many-class form
     loss = "binary_crossentropy" if classes == 2 else "categorical_crossentropy"
     model.compile(loss=loss, optimizer=keras.optimizers.Adam(learning_rate=decay), metrics=["accuracy"],
@@ -233,7 +237,7 @@ def main():
               f"[INFO] compiling model {i + 1} of {args.ensemble} (seed {args.seed + i})...")
         steps = len(trainX) // args.batch_size
         model = build_model(len(le.classes_), args.lr, args.epochs, steps_per_execution=steps, size=size,
-                            arch=args.arch, name=None if args.ensemble == 1 else f"member_{i}")
+                            arch=args.arch, name=None if args.ensemble == 1 else f"member_{i}", standardize=args.standardize)
         print(f"[INFO] training network for {args.epochs} epochs...")
         H = fit(model, trainX, trainY, testX, testY, args.batch_size, args.epochs, args.seed + i,
                 verbose=1 if sys.stdout.isatty() else 2, strength=args.augment, class_weight=class_weight)
@@ -255,7 +259,8 @@ def main():
     update_metadata(args.model, replace=True, trained_at=datetime.datetime.now(datetime.timezone.utc).isoformat(),
                     classes=[str(c) for c in le.classes_], dataset=os.path.abspath(args.dataset), split=split_used,
                     epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                    crop_scale=args.crop_scale, size=args.size, arch=args.arch, ensemble=args.ensemble,
+                    crop_scale=args.crop_scale, size=args.size, arch=args.arch, standardize=args.standardize,
+                    ensemble=args.ensemble,
                     augment=args.augment, class_weight=args.class_weight,
                     synthetic_replay=args.synthetic_replay, synthetic_scene=args.synthetic_scene)
     save_label_encoder(le, args.le)

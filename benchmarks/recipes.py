@@ -41,6 +41,9 @@ RECIPES = {  # name: train_liveness.py flags
     "context3-64-strong-mobile": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --arch mobile",
     "context3-64-strong-synthetic-live": "--crop-scale 3 --size 64 --augment strong --class-weight balanced "
                                          "--synthetic-replay 0.5 --synthetic-scene live",
+    "context3-64-strong-std-image": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --standardize image",
+    "context3-64-strong-std-channel": "--crop-scale 3 --size 64 --augment strong --class-weight balanced "
+                                      "--standardize channel",
     "context3-64-strong-ensemble5": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --ensemble 5",
 }
 

@@ -53,3 +53,15 @@ def test_variants_differ_from_the_original_where_they_say():
 def test_an_unknown_variant_is_refused():
     with pytest.raises(ValueError, match="unknown arch"):
         LivenessNet.build(32, 32, 3, 2, "huge")
+
+
+@pytest.mark.parametrize("arch", ["livenessnet", "mobile"])
+@pytest.mark.parametrize("mode", ["image", "channel"])
+def test_a_standardized_network_ignores_a_brightness_offset(arch, mode):
+    model = LivenessNet.build(32, 32, 3, 2, arch, standardize=mode)
+    images = np.random.default_rng(1).random((2, 32, 32, 3), dtype="float32") * 0.6
+    offset = np.array([0.2, 0.1, 0.3] if mode == "channel" else [0.2], "float32")
+    np.testing.assert_allclose(model(images + offset, training=False).numpy(), model(images, training=False).numpy(),
+                               atol=1e-5)
+    plain = LivenessNet.build(32, 32, 3, 2, arch)
+    assert model.count_params() == plain.count_params()  # no weights: nothing learnt about the camera

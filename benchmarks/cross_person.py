@@ -22,6 +22,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -99,6 +100,7 @@ def fmt(value):
 @exit_on_error
 def main():
     args = parse_args()
+    started = time.perf_counter()
     people = recordings(args.data)
     work = os.path.abspath(args.work)
     if os.path.exists(work):
@@ -155,6 +157,7 @@ def main():
     with open(os.path.join(work, "cross_person.json"), "w") as f:
         json.dump({"threshold": args.threshold, "train_args": args.train_args, "skip": args.skip,
                    "exclude": args.exclude_flags[-1] if args.exclude_flags else None,
+                   "seconds": round(time.perf_counter() - started, 1),
                    "per_person": results, "mean": mean}, f, indent=2)
     with open(os.path.join(work, "cross_person.md"), "w") as f:
         f.write(table + "\n")

@@ -19,6 +19,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
+DEFAULT_EXCLUDE = os.path.join(ROOT, "benchmarks", "shared_data_exclude.csv")  # cross_person.py's default
 
 RECIPES = {  # name: train_liveness.py flags
     "original": "",
@@ -44,12 +45,33 @@ RECIPES = {  # name: train_liveness.py flags
     "context3-64-strong-std-image": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --standardize image",
     "context3-64-strong-std-channel": "--crop-scale 3 --size 64 --augment strong --class-weight balanced "
                                       "--standardize channel",
+    "std-image-gap": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --standardize image --arch gap",
+    "std-image-mobile": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --standardize image --arch mobile",
+    "std-image-deep": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --standardize image --arch deep",
+    "std-image-wide": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --standardize image --arch wide",
+    "std-image-synthetic-live": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --standardize image --synthetic-replay 0.5 --synthetic-scene live",
+    "std-image-ensemble5": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --standardize image --ensemble 5",
     "context3-64-strong-ensemble5": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --ensemble 5",
 }
 
 
 def fmt(value):
     return "n/a" if value is None else f"{value:.4f}"
+
+
+def earlier_result(work, train_args, exclude):
+    """cross_person.json in `work` if it was made with these training flags and exclusions, else None."""
+    path = os.path.join(work, "cross_person.json")
+    if not os.path.isfile(path):
+        return None
+    done = json.load(open(path))
+    wanted = None if exclude and exclude.lower() == "none" else os.path.abspath(exclude or DEFAULT_EXCLUDE)
+    if done.get("train_args") != train_args or done.get("exclude") != wanted:
+        return None
+    if "seconds" not in done:  # an older run: from its first gather log's end to its result
+        logs = [os.path.join(work, n) for n in os.listdir(work) if n.startswith("gather_")]
+        done["seconds"] = os.path.getmtime(path) - min(map(os.path.getmtime, logs)) if logs else None
+    return done
 
 
 def average(values):
@@ -64,6 +86,8 @@ def main():
     ap.add_argument("--exclude", default=None,
                     help="frames left out (CSV, or 'none'), passed to cross_person.py (default: its ../shared/data list)")
     ap.add_argument("--work", default=os.path.join(ROOT, "output", "recipes"))
+    ap.add_argument("--reuse", action="store_true",
+                    help="take a seed's results from --work where a run with the same flags, seed and exclusions is there")
     args = ap.parse_args()
     rows = ["| recipe | train_liveness.py flags | seeds | APCER | BPCER | ACER | worst seed's ACER | AUC | "
             "random-split accuracy | seconds a seed (2 trainings + evaluations) |",
@@ -71,19 +95,26 @@ def main():
     for name in args.only or RECIPES:
         flags = RECIPES[name]
         print(f"[INFO] recipe {name}: {flags or '(the original)'}", flush=True)
-        means, started = [], time.perf_counter()
+        means, seconds = [], []
         for seed in args.seeds:
             work = os.path.join(args.work, name if args.seeds == [42] else f"{name}_seed{seed}")
-            result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "cross_person.py"), "--data", args.data,
-                                     "--work", work, "--train-args", f"{flags} --seed {seed}",
-                                     *(["--exclude", args.exclude] if args.exclude else [])],
-                                    cwd=ROOT, capture_output=True, text=True)
-            if result.returncode != 0:
-                print(result.stdout[-2000:] + result.stderr[-2000:])
-                break
-            means.append(json.load(open(os.path.join(work, "cross_person.json")))["mean"])
+            train_args = f"{flags} --seed {seed}"
+            done = earlier_result(work, train_args, args.exclude) if args.reuse else None
+            if done is None:
+                started = time.perf_counter()
+                result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "cross_person.py"),
+                                         "--data", args.data, "--work", work, "--train-args", train_args,
+                                         *(["--exclude", args.exclude] if args.exclude else [])],
+                                        cwd=ROOT, capture_output=True, text=True)
+                if result.returncode != 0:
+                    print(result.stdout[-2000:] + result.stderr[-2000:])
+                    break
+                done = json.load(open(os.path.join(work, "cross_person.json")))
+                done.setdefault("seconds", time.perf_counter() - started)
+            means.append(done["mean"])
+            seconds.append(done.get("seconds"))
             print(f"[INFO]   seed {seed}: ACER {fmt(means[-1]['acer'])}, AUC {fmt(means[-1]['auc'])}", flush=True)
-        seconds = (time.perf_counter() - started) / len(args.seeds)
+        seconds = "n/a" if None in seconds or not seconds else f"{sum(seconds) / len(seconds):.0f}"
         if len(means) < len(args.seeds):
             rows.append(f"| {name} | `{flags}` | failed | | | | | | | |")
             continue
@@ -91,7 +122,7 @@ def main():
         worst = max((m["acer"] for m in means if m["acer"] is not None), default=None)
         rows.append(f"| {name} | `{flags or '(none)'}` | {len(means)} | {fmt(mean['apcer'])} | {fmt(mean['bpcer'])} | "
                     f"{fmt(mean['acer'])} | {fmt(worst)} | {fmt(mean['auc'])} | {fmt(mean['random_split_accuracy'])} | "
-                    f"{seconds:.0f} |")
+                    f"{seconds} |")
         print("\n".join(rows), flush=True)
     os.makedirs(args.work, exist_ok=True)
     with open(os.path.join(args.work, "recipes.md"), "w") as f:

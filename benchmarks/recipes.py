@@ -50,6 +50,7 @@ RECIPES = {  # name: train_liveness.py flags
     "std-image-deep": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --standardize image --arch deep",
     "std-image-wide": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --standardize image --arch wide",
     "std-image-synthetic-live": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --standardize image --synthetic-replay 0.5 --synthetic-scene live",
+    "context4-64-strong": "--crop-scale 4 --size 64 --augment strong --class-weight balanced",
     "std-image-crop4": "--crop-scale 4 --size 64 --augment strong --class-weight balanced --standardize image",
     "std-image-96": "--crop-scale 3 --size 96 --augment strong --class-weight balanced --standardize image",
     "std-image-ensemble5": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --standardize image --ensemble 5",

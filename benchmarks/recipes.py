@@ -53,6 +53,8 @@ RECIPES = {  # name: train_liveness.py flags
     "context4-64-strong": "--crop-scale 4 --size 64 --augment strong --class-weight balanced",
     "std-image-crop4": "--crop-scale 4 --size 64 --augment strong --class-weight balanced --standardize image",
     "std-image-96": "--crop-scale 3 --size 96 --augment strong --class-weight balanced --standardize image",
+    "std-image-crop4-original-aug": "--crop-scale 4 --size 64 --class-weight balanced --standardize image",
+    "std-image-crop4-unbalanced": "--crop-scale 4 --size 64 --augment strong --standardize image",
     "std-image-ensemble5": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --standardize image --ensemble 5",
     "context3-64-strong-ensemble5": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --ensemble 5",
 }

@@ -34,12 +34,6 @@ RECIPES = {  # name: train_liveness.py flags
     "context2-64-strong-synthetic": "--crop-scale 2 --size 64 --augment strong --synthetic-replay 1 --class-weight balanced",
     "context3-64-strong-synthetic": "--crop-scale 3 --size 64 --augment strong --synthetic-replay 1 --class-weight balanced",
     "context3.5-64-strong": "--crop-scale 3.5 --size 64 --augment strong --class-weight balanced",
-    "context2.5-64-strong": "--crop-scale 2.5 --size 64 --augment strong --class-weight balanced",
-    "context3-96-strong": "--crop-scale 3 --size 96 --augment strong --class-weight balanced",
-    "context3-64-strong-gap": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --arch gap",
-    "context3-64-strong-deep": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --arch deep",
-    "context3-64-strong-wide": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --arch wide",
-    "context3-64-strong-mobile": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --arch mobile",
     "context3-64-strong-synthetic-live": "--crop-scale 3 --size 64 --augment strong --class-weight balanced "
                                          "--synthetic-replay 0.5 --synthetic-scene live",
     "context3-64-strong-std-image": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --standardize image",
@@ -52,10 +46,8 @@ RECIPES = {  # name: train_liveness.py flags
     "std-image-synthetic-live": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --standardize image --synthetic-replay 0.5 --synthetic-scene live",
     "context4-64-strong": "--crop-scale 4 --size 64 --augment strong --class-weight balanced",
     "std-image-crop4": "--crop-scale 4 --size 64 --augment strong --class-weight balanced --standardize image",
-    "std-image-96": "--crop-scale 3 --size 96 --augment strong --class-weight balanced --standardize image",
     "std-image-crop4-original-aug": "--crop-scale 4 --size 64 --class-weight balanced --standardize image",
     "std-image-crop4-unbalanced": "--crop-scale 4 --size 64 --augment strong --standardize image",
-    "std-image-ensemble5": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --standardize image --ensemble 5",
     "context3-64-strong-ensemble5": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --ensemble 5",
 }
 

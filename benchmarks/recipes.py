@@ -19,7 +19,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
-DEFAULT_EXCLUDE = os.path.join(ROOT, "benchmarks", "shared_data_exclude.csv")  # cross_person.py's default
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+from cross_person import DEFAULT_EXCLUDE  # noqa: E402  (one list of frames for every benchmark)
 
 RECIPES = {  # name: train_liveness.py flags
     "original": "",

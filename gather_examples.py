@@ -22,6 +22,7 @@ from liveness.detector import add_detector_arguments, create_detector
 from liveness.errors import LivenessError, exit_on_error
 from liveness.exclusions import Exclusions, add_exclude_argument, load_exclusions
 from liveness.media import check_readable, expand_inputs, frame_count, prefetch, read_frames
+from liveness.provenance import recording_of
 
 
 def parse_args():
@@ -105,16 +106,16 @@ def find_rois(path, detector, skip, counts, on_frame=None, slot=0, slots=1, excl
     Counts frames read, kept frames left out by `exclusions` and kept frames
     without a face into `counts`.
     """
-    recording = os.path.splitext(os.path.basename(path))[0]
-    frames = read_frames(path, select=lambda i: kept(i, skip, slot, slots))
+    recording = recording_of(path)  # as evaluate_liveness.py names it, so one exclusion file serves both
+    excluded = functools.partial(exclusions.excludes, recording)
+    # frames not kept, and kept frames left out, are only grabbed, never decoded
+    frames = read_frames(path, select=lambda i: kept(i, skip, slot, slots) and not excluded(i))
     for index, frame in prefetch(frames):  # decoding runs ahead on its own thread
         counts["read"] += 1
         if on_frame is not None:
             on_frame()
         if frame is None:
-            continue
-        if exclusions.excludes(recording, index):
-            counts["excluded"] += 1
+            counts["excluded"] += kept(index, skip, slot, slots) and excluded(index)
             continue
         faces = detector.detect(frame)
         if not faces:

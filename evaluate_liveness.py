@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from liveness.atomic import atomic_path, write_bytes  # noqa: E402
+from liveness.crops import preview  # noqa: E402
 from liveness.detector import add_detector_arguments, create_detector  # noqa: E402
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
 from liveness.exclusions import add_exclude_argument, load_exclusions  # noqa: E402
@@ -210,7 +211,7 @@ def save_failures(folder, rows, decisions, bona_fide):
         for r in members:
             stem = f"{r.recording}_{r.frame:06d}" if is_video(r.file) else os.path.splitext(os.path.basename(r.file))[0]
             target = os.path.join(out, stem + ".png")
-            ok, encoded = cv2.imencode(".png", r.roi)
+            ok, encoded = cv2.imencode(".png", preview(r.roi))
             if ok:
                 write_bytes(target, encoded.tobytes())
             writer.writerow([os.path.basename(target), r.file, r.frame, f"{r.score:.6f}"])
@@ -257,7 +258,7 @@ def main():
         "model": os.path.abspath(args.model), "dataset": os.path.abspath(args.dataset),
         "bona_fide": args.bona_fide, "threshold": threshold, "threshold_source": source,
         "band": list(band) if band else None, "detector_confidence": args.confidence, "smooth": args.smooth,
-        "crop_scale": classifier.crop_scale, "input_size": list(classifier.size),
+        "crop_scale": classifier.crop_scale, "crop_rule": classifier.cropper.rule, "input_size": list(classifier.size),
         "faces": len(rows), "frames_without_face": counts["no_face"], "skipped_images": counts["skipped"],
         "excluded_faces": counts["excluded"], "exclude": os.path.abspath(args.exclude) if args.exclude else None,
         **{k: frame[k] for k in ("apcer", "apcer_per_type", "bpcer", "acer", "bpcer20", "bpcer100", "eer", "auc")},

@@ -133,7 +133,7 @@ def main():
     print("[INFO] loading liveness detector...")
     classifier, source = load_classifier(args.model, args.le, args.bona_fide, args.threshold)
     print(f"[INFO] liveness threshold {classifier.threshold:.4f} ({source}); input {classifier.size[0]}x"
-          f"{classifier.size[1]}, face crop x{classifier.crop_scale:g}")
+          f"{classifier.size[1]}, face crop {classifier.cropper}")
 
     if args.input is not None:
         if not os.path.isfile(args.input):

@@ -26,6 +26,7 @@ from sklearn.metrics import classification_report  # noqa: E402
 from sklearn.preprocessing import LabelEncoder  # noqa: E402
 
 from liveness.atomic import atomic_path, write_bytes  # noqa: E402
+from liveness.crops import RULES, Crop  # noqa: E402
 from liveness.dataset import load_rois  # noqa: E402
 from liveness.detector import create_detector  # noqa: E402
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
@@ -59,6 +60,9 @@ def parse_args():
     ap.add_argument("--crop-scale", type=float, default=1.0,
                     help="look at the face box enlarged this many times around its centre (1: the original's "
                          "tight box); cut again from the source frames listed in each folder's manifest.csv")
+    ap.add_argument("--crop-rule", choices=RULES, default="clip",
+                    help="clip: the enlarged box is clipped to the frame; shift: scaled down until it fits, then "
+                         "moved inside the frame, so the crop keeps the face box's shape (the pretrained networks' rule)")
     ap.add_argument("--size", type=int, default=32, help="input width and height in pixels (the original: 32)")
     ap.add_argument("--arch", choices=ARCHS, default="livenessnet",
                     help="the network: the original LivenessNet, or a variant of it (see livenessnet.py)")
@@ -159,7 +163,7 @@ def add_synthetic_replays(trainX, trainY, train_paths, le, size, args):
     if "real" not in le.classes_ or args.attack_class not in le.classes_:
         raise LivenessError(f"--synthetic-replay needs a 'real' class and the --attack-class '{args.attack_class}'")
     live = [p for p, y in zip(train_paths, trainY.argmax(axis=1)) if le.classes_[y] == "real"]
-    replays = synthetic_replays(live, create_detector("ssd"), args.crop_scale, size, args.synthetic_replay, args.seed,
+    replays = synthetic_replays(live, create_detector("ssd"), Crop((args.crop_scale,), args.crop_rule), size, args.synthetic_replay, args.seed,
                                 in_front=args.synthetic_scene == "live")
     target = keras.utils.to_categorical([list(le.classes_).index(args.attack_class)] * len(replays), len(le.classes_))
     print(f"[INFO] {len(replays)} synthetic replays of {len(live)} live training images added as '{args.attack_class}'")
@@ -210,7 +214,7 @@ def main():
 
     print("[INFO] loading images...")
     size = (args.size, args.size)
-    data, labels, paths, skipped = load_rois(args.dataset, size, args.crop_scale)
+    data, labels, paths, skipped = load_rois(args.dataset, size, Crop((args.crop_scale,), args.crop_rule))
     print(f"[INFO] {len(data)} images, {skipped} skipped as undecodable")
 
     le = LabelEncoder()
@@ -259,7 +263,7 @@ def main():
     update_metadata(args.model, replace=True, trained_at=datetime.datetime.now(datetime.timezone.utc).isoformat(),
                     classes=[str(c) for c in le.classes_], dataset=os.path.abspath(args.dataset), split=split_used,
                     epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                    crop_scale=args.crop_scale, size=args.size, arch=args.arch, standardize=args.standardize,
+                    **Crop((args.crop_scale,), args.crop_rule).metadata(), size=args.size, arch=args.arch, standardize=args.standardize,
                     ensemble=args.ensemble,
                     augment=args.augment, class_weight=args.class_weight,
                     synthetic_replay=args.synthetic_replay, synthetic_scene=args.synthetic_scene)

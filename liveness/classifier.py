@@ -7,26 +7,8 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-
-def context_box(box, scale, width, height):
-    """The face box enlarged `scale` times around its centre, clipped to a width x height frame.
-
-    A larger crop shows the model what is around the face: the edge of a phone
-    or screen, the hand holding it. Scale 1 is the original's tight face box.
-    """
-    if scale == 1.0:
-        return box
-    (startX, startY, endX, endY) = box
-    cx, cy = (startX + endX) / 2, (startY + endY) / 2
-    half_w, half_h = (endX - startX) * scale / 2, (endY - startY) * scale / 2
-    return (max(0, int(round(cx - half_w))), max(0, int(round(cy - half_h))),
-            min(width, int(round(cx + half_w))), min(height, int(round(cy + half_h))))
-
-
-def crop_face(frame, box, scale=1.0):
-    """The region of `frame` the model looks at for a face in `box`."""
-    (startX, startY, endX, endY) = context_box(box, scale, frame.shape[1], frame.shape[0])
-    return frame[startY:endY, startX:endX]
+from liveness.crops import Crop
+from liveness.errors import LivenessError
 
 
 def roi_to_input(roi, size):
@@ -42,18 +24,25 @@ class LivenessClassifier:
     the most probable attack class.
     """
 
-    def __init__(self, model, encoder, bona_fide="real", threshold=0.5, crop_scale=1.0):
+    def __init__(self, model, encoder, bona_fide="real", threshold=0.5, crop=Crop()):
         self.model = model
         self.classes = [str(c) for c in encoder.classes_]
-        self.bona_fide, self.threshold, self.crop_scale = bona_fide, threshold, crop_scale
+        self.bona_fide, self.threshold, self.cropper = bona_fide, threshold, crop
         (height, width, depth) = model.input_shape[1:4]
+        if depth != crop.channels:
+            raise LivenessError(f"the model takes {depth} channels but its crop {crop} gives {crop.channels}")
         self.size = (width, height)
         self._forward = tf.function(lambda x: model(x, training=False),
                                     input_signature=[tf.TensorSpec((None, height, width, depth), tf.float32)])
 
+    @property
+    def crop_scale(self):
+        """The crop scale as stored with the model: a number, or a list for a model of several crops."""
+        return self.cropper.metadata()["crop_scale"]
+
     def crop(self, frame, box):
-        """The crop of a detected face this model was trained on (see --crop-scale)."""
-        return crop_face(frame, box, self.crop_scale)
+        """The crop of a detected face this model was trained on (see --crop-scale, liveness.crops)."""
+        return self.cropper(frame, box, self.size)
 
     def predict(self, rois):
         """(N, classes) probabilities for a list of BGR ROIs of any size."""

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from liveness.classifier import roi_to_input
+from liveness.crops import Crop
 from liveness.errors import LivenessError
 from liveness.media import list_images
 from liveness.recrop import recrop
@@ -24,16 +25,16 @@ def class_folders(folder, lister=list_images):
     return classes
 
 
-def load_rois(folder, size, crop_scale=1.0):
+def load_rois(folder, size, crop=Crop()):
     """(data, labels, paths, skipped): ROIs scaled to [0, 1] at `size` (width, height).
 
-    With `crop_scale` other than 1, each face is cut again from its source frame
-    at that scale (see liveness.recrop). Files that do not decode are skipped
+    With a `crop` other than the tight box, each face is cut again from its
+    source frame (see liveness.recrop, liveness.crops). Files that do not decode are skipped
     with a warning and counted.
     """
     entries = [(label, path) for label, class_folder in class_folders(folder).items()
                for path in list_images(class_folder)]
-    crops = recrop([path for _, path in entries], crop_scale) if crop_scale != 1.0 else None
+    crops = recrop([path for _, path in entries], crop, size) if not crop.is_tight else None
     data, labels, paths, skipped = [], [], [], 0
     for label, path in entries:
         image = crops[path] if crops is not None else cv2.imread(path)

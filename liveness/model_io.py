@@ -15,6 +15,7 @@ import keras  # noqa: E402
 from liveness.atomic import atomic_path  # noqa: E402
 from liveness.errors import LivenessError  # noqa: E402
 from liveness.labels import load_label_encoder  # noqa: E402
+from liveness import layers as _registered_layers  # noqa: E402,F401  (custom layers a saved model may use)
 from liveness.metadata import read_metadata, resolve_threshold  # noqa: E402
 from liveness.legacy import is_keras2_hdf5, load_keras2_hdf5  # noqa: E402
 
@@ -73,13 +74,14 @@ def load_model_and_labels(model_path, le_path):
 def load_classifier(model_path, le_path, bona_fide="real", threshold=None):
     """(LivenessClassifier, where its threshold came from), set up the way the model was trained.
 
-    The crop scale comes from the model's metadata (1, the tight face box, for
-    models without any, such as the original tutorial's); the input size from
+    The crop (scales and rule) comes from the model's metadata (the tight face
+    box for models without any, such as the original tutorial's); the input size from
     the model itself; the threshold from `threshold`, else calibration, else 0.5.
     """
     from liveness.classifier import LivenessClassifier
+    from liveness.crops import Crop
 
     model, encoder = load_model_and_labels(model_path, le_path)
     threshold, source = resolve_threshold(model_path, threshold)
-    crop_scale = float(read_metadata(model_path).get("crop_scale", 1.0))
-    return LivenessClassifier(model, encoder, bona_fide, threshold, crop_scale), source
+    crop = Crop.from_metadata(read_metadata(model_path))
+    return LivenessClassifier(model, encoder, bona_fide, threshold, crop), source

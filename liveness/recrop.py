@@ -6,7 +6,6 @@ larger context crop later (--crop-scale) without gathering again.
 """
 import os
 
-from liveness.classifier import crop_face
 from liveness.errors import LivenessError
 from liveness.media import read_frames
 from liveness.provenance import Manifests
@@ -18,7 +17,7 @@ def source_frames(paths):
     for path in paths:
         row = manifests.row(path)
         if row is None:
-            raise LivenessError(f"{path} has no row in {os.path.dirname(path)}/manifest.csv: a crop scale other than 1 or a "
+            raise LivenessError(f"{path} has no row in {os.path.dirname(path)}/manifest.csv: a crop other than the tight box or a "
                                 "synthetic replay needs the gather manifest to find its source frame")
         source, frame = row["source"], int(row["frame"])
         box = tuple(int(row[k]) for k in ("startX", "startY", "endX", "endY"))
@@ -36,6 +35,9 @@ def source_frames(paths):
         raise LivenessError(f"could not find the source frame of {missing[0]}")
 
 
-def recrop(paths, scale):
-    """{ROI path: crop at `scale`} cut from each ROI's source frame, as listed in its folder's manifest."""
-    return {path: crop_face(frame, box, scale) for path, frame, box in source_frames(paths)}
+def recrop(paths, crop, size):
+    """{ROI path: its crop under `crop` (a liveness.crops.Crop)} cut from each ROI's source frame.
+
+    `size` is the model's input size, which crops of several scales are resized to.
+    """
+    return {path: crop(frame, box, size) for path, frame, box in source_frames(paths)}

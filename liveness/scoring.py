@@ -92,7 +92,7 @@ def score_folder(folder, classifier, bona_fide, detector=None, detect=False, ski
     rois = [path for _, path in items if not is_video(path)]
     origins = dict(zip(rois, origins_of(rois)))
     # ROIs taken as they are must be cut again when the model looks at a larger crop
-    recropped = recrop(rois, classifier.crop_scale) if classifier.crop_scale != 1.0 and not detect and rois else {}
+    recropped = recrop(rois, classifier.cropper, classifier.size) if not classifier.cropper.is_tight and not detect and rois else {}
     for label, path in tqdm(items, desc=f"scoring {folder}", unit="file"):
         if is_video(path):
             if detector is None:

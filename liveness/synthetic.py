@@ -8,12 +8,12 @@ the hand, moire, gamut, glare (liveness.sample.simulate_replay).
 import numpy as np
 from tqdm import tqdm
 
-from liveness.classifier import crop_face, roi_to_input
+from liveness.classifier import roi_to_input
 from liveness.recrop import source_frames
 from liveness.sample import simulate_replay
 
 
-def synthetic_replays(paths, detector, crop_scale, size, fraction, seed, in_front=False):
+def synthetic_replays(paths, detector, crop, size, fraction, seed, in_front=False):
     """Model inputs for replays of a `fraction` of the live ROIs in `paths` (where the detector finds the face).
 
     `in_front`: the phone is filmed over the live frame itself rather than a plain wall.
@@ -25,5 +25,5 @@ def synthetic_replays(paths, detector, crop_scale, size, fraction, seed, in_fron
         replay = simulate_replay(frame, box, rng, in_front=in_front)
         faces = detector.detect(replay)
         if faces:
-            inputs.append(roi_to_input(crop_face(replay, faces[0][0], crop_scale), size))
-    return np.array(inputs, dtype="float32").reshape(-1, size[1], size[0], 3)
+            inputs.append(roi_to_input(crop(replay, faces[0][0], size), size))
+    return np.array(inputs, dtype="float32").reshape(-1, size[1], size[0], crop.channels)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_one_line_error, run_script
-from liveness.classifier import context_box, crop_face
+from liveness.crops import Crop, context_box, crop_region as crop_face
 from liveness.recrop import recrop
 
 
@@ -29,8 +29,8 @@ def gathered(clips, tmp_path_factory):
 
 def test_recrop_cuts_the_larger_crop_from_the_source_frame(gathered, clips):
     paths = sorted(str(p) for p in (gathered / "real").glob("*.png"))[:3]
-    tight = recrop(paths, 1.0)
-    wide = recrop(paths, 2.0)
+    tight = recrop(paths, Crop((1.0,)), (32, 32))
+    wide = recrop(paths, Crop((2.0,)), (32, 32))
     for path in paths:
         roi = cv2.imread(path)
         assert np.array_equal(tight[path], roi)  # scale 1 gives back exactly the gathered ROI
@@ -132,5 +132,5 @@ def test_linked_rois_find_their_manifest_beside_the_real_file(gathered, tmp_path
     for roi in sorted((gathered / "real").glob("*.png"))[:2]:
         (linked / roi.name).symlink_to(roi)
         paths.append(str(linked / roi.name))
-    crops = recrop(paths, 2.0)
+    crops = recrop(paths, Crop((2.0,)), (32, 32))
     assert set(crops) == set(paths)

@@ -1,0 +1,156 @@
+"""Make the pretrained MiniFASNet pair into a model every command loads: python -m liveness.pretrained
+
+    python -m liveness.pretrained                        # downloads both networks from their public home
+    python -m liveness.pretrained --from ~/Downloads     # takes local copies instead (no network)
+
+The two PyTorch files come from Minivision's Silent-Face-Anti-Spoofing project
+(Apache License 2.0). Each is checked against its SHA-256 before anything is
+read from it, converted without PyTorch and without running pickled code
+(liveness.torch_state), and the pair is saved as one Keras model with its
+le.pickle and its crop rule (liveness.crops: scales 2.7 and 4.0, shifted)
+beside it. The original's three classes become two: real = its class 1,
+fake = its classes 0 and 2.
+"""
+import argparse
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from liveness.errors import LivenessError, exit_on_error  # noqa: E402
+
+HOME = "https://github.com/minivision-ai/Silent-Face-Anti-Spoofing"
+RAW = "https://raw.githubusercontent.com/minivision-ai/Silent-Face-Anti-Spoofing/master/resources/anti_spoof_models/"
+LICENSE = "Apache-2.0"
+# (file name, network, SHA-256 of the published file)
+NETWORKS = (
+    ("2.7_80x80_MiniFASNetV2.pth", "v2", "a5eb02e1843f19b5386b953cc4c9f011c3f985d0ee2bb9819eea9a142099bec0"),
+    ("4_0_0_80x80_MiniFASNetV1SE.pth", "v1se", "84ee1d37d96894d5e82de5a57df044ef80a58be2b218b5ed7cdfd875ec2f5990"),
+)
+DEFAULT_DIR = "pretrained"
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--from", dest="source", metavar="DIR", default=None,
+                    help="folder holding the two .pth files (default: download them)")
+    ap.add_argument("-m", "--model", default=os.path.join(DEFAULT_DIR, "minifasnet.keras"),
+                    help="where to write the model (default: pretrained/minifasnet.keras)")
+    ap.add_argument("-l", "--le", default=os.path.join(DEFAULT_DIR, "le.pickle"),
+                    help="where to write its label encoder (default: pretrained/le.pickle)")
+    ap.add_argument("--cache", default=DEFAULT_DIR, help="where downloaded .pth files are kept (default: pretrained/)")
+    ap.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the download server")
+    return ap.parse_args(argv)
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verified(path, expected):
+    """`path` if its SHA-256 is `expected`; a one-line refusal otherwise."""
+    actual = sha256_of(path)
+    if actual != expected:
+        raise LivenessError(f"{path} has SHA-256 {actual}, not the published {expected}: refusing it")
+    return path
+
+
+def offline_hint():
+    names = " and ".join(RAW + name for name, _, _ in NETWORKS)
+    return (f"download {names} by hand (from {HOME}, resources/anti_spoof_models/) into a folder, "
+            "then run: python -m liveness.pretrained --from FOLDER")
+
+
+def download(name, expected, cache, timeout):
+    """The published file in `cache`, downloaded unless a verified copy is there already."""
+    target = os.path.join(cache, name)
+    if os.path.isfile(target) and sha256_of(target) == expected:
+        print(f"[INFO] {name}: verified copy in {cache}")
+        return target
+    os.makedirs(cache, exist_ok=True)
+    print(f"[INFO] downloading {RAW + name}...")
+    fd, partial = tempfile.mkstemp(prefix=f".{name}.", dir=cache)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(RAW + name, timeout=timeout) as response:
+            shutil.copyfileobj(response, out)
+        verified(partial, expected)
+        os.replace(partial, target)
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", None) or error
+        raise LivenessError(f"cannot download {name} ({reason}); {offline_hint()}") from None
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return target
+
+
+def local_copy(name, expected, folder):
+    path = os.path.join(folder, name)
+    if not os.path.isfile(path):
+        raise LivenessError(f"{path} not found; {offline_hint()}")
+    return verified(path, expected)
+
+
+def build_pair(paths):
+    """The Keras pair from the two verified .pth files, in NETWORKS order."""
+    from liveness.torch_state import load_state_dict
+    from minifasnet import MiniFASNet, pair, set_torch_weights
+
+    networks = [set_torch_weights(MiniFASNet.build(variant), load_state_dict(path))
+                for path, (_, variant, _) in zip(paths, NETWORKS)]
+    return pair(*networks)
+
+
+def save_pretrained(model, model_path, le_path, sources):
+    """The model, its label encoder and its metadata (crop rule, origin, license), each written atomically."""
+    import numpy as np
+    from sklearn.preprocessing import LabelEncoder
+
+    from liveness.crops import Crop
+    from liveness.labels import save_label_encoder
+    from liveness.metadata import update_metadata
+    from liveness.model_io import save_model
+    from minifasnet import PAIR_SCALES, PAIR_SIZE
+
+    for path in (model_path, le_path):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    save_model(model, model_path)
+    update_metadata(model_path, replace=True, arch="minifasnet_pair", classes=["fake", "real"],
+                    **Crop(PAIR_SCALES, "shift").metadata(), size=PAIR_SIZE,
+                    class_map="real = original class 1 (live); fake = original classes 0 and 2 (attack types)",
+                    origin=f"{HOME} (resources/anti_spoof_models)", license=LICENSE,
+                    sources={name: digest for name, _, digest in NETWORKS}, converted_from=sources)
+    encoder = LabelEncoder()
+    encoder.classes_ = np.array(["fake", "real"])
+    save_label_encoder(encoder, le_path)
+
+
+@exit_on_error
+def main(argv=None):
+    args = parse_args(argv)
+    if args.source is not None:
+        if not os.path.isdir(args.source):
+            raise LivenessError(f"--from folder not found: {args.source}")
+        paths = [local_copy(name, digest, args.source) for name, _, digest in NETWORKS]
+    else:
+        paths = [download(name, digest, args.cache, args.timeout) for name, _, digest in NETWORKS]
+    print(f"[INFO] SHA-256 verified: {', '.join(os.path.basename(p) for p in paths)}")
+    print("[INFO] converting the PyTorch weights (no PyTorch, no pickled code run)...")
+    model = build_pair(paths)
+    save_pretrained(model, args.model, args.le, [os.path.abspath(p) for p in paths])
+    print(f"[INFO] wrote {args.model} ({model.count_params():,} weights), {args.model}.json and {args.le}")
+    print(f"[INFO] MiniFASNetV2 (crop x2.7) + MiniFASNetV1SE (crop x4.0), Minivision, {LICENSE}; "
+          f"try: python liveness_demo.py --model {args.model} --le {args.le}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

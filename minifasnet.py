@@ -162,7 +162,7 @@ def set_torch_weights(model, state):
             continue
         expected = [tuple(w.shape) for w in layer.get_weights()]
         if [tuple(v.shape) for v in values] != expected:
-            raise LivenessError(f"{n}: the state dict's shapes {[v.shape for v in values]} are not the model's {expected}")
+            raise LivenessError(f"{model.name} {n}: the state dict's shapes {[v.shape for v in values]} are not the model's {expected}")
         layer.set_weights([np.asarray(v, dtype="float32") for v in values])
     unused = sorted(k for k in state if k not in used)
     if unused:

@@ -31,14 +31,15 @@ from liveness.dataset import load_rois  # noqa: E402
 from liveness.detector import create_detector  # noqa: E402
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
 from liveness.labels import save_label_encoder  # noqa: E402
-from liveness.metadata import update_metadata  # noqa: E402
-from liveness.model_io import save_model  # noqa: E402
+from liveness.metadata import read_metadata, update_metadata  # noqa: E402
+from liveness.model_io import load_model, save_model  # noqa: E402
 from liveness.provenance import recordings_of, subject_of  # noqa: E402
 from liveness.splits import group_split, random_split  # noqa: E402
 from liveness.synthetic import synthetic_replays  # noqa: E402
 from livenessnet import ARCHS, STANDARDIZE, LivenessNet, average_of  # noqa: E402
 
 SIZE = (32, 32)
+HEAD_LAYERS = ("linear", "prob")  # MiniFASNet's embedding and classifier
 
 
 def parse_args():
@@ -81,6 +82,11 @@ def parse_args():
                     help="what the simulated phone is filmed in front of: a plain wall (the built-in sample's), "
                          "or the live frame itself, the phone over the face")
     ap.add_argument("--attack-class", default="fake", help="the class the synthetic replays join")
+    ap.add_argument("--init", metavar="MODEL", default=None,
+                    help="fine-tune this model (e.g. pretrained/minifasnet.keras) instead of training LivenessNet from "
+                         "random weights; its crop and input size are kept, its BatchNorm statistics frozen")
+    ap.add_argument("--trainable", choices=("all", "head"), default="all",
+                    help="with --init: train every layer, or only the classifier head (each network's last Dense layers)")
     args = ap.parse_args()
     if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0 or args.ensemble < 1:
         raise LivenessError("--epochs, --batch-size and --ensemble must be 1 or more, --lr above 0")
@@ -88,6 +94,8 @@ def parse_args():
         raise LivenessError("--crop-scale must be in [1, 4] and --size in [16, 256]")
     if not 0.0 <= args.synthetic_replay <= 1.0:
         raise LivenessError("--synthetic-replay must be in [0, 1]")
+    if args.init is not None and (args.arch != "livenessnet" or args.standardize != "none" or args.ensemble != 1):
+        raise LivenessError("--init fine-tunes the given model as it is: --arch, --standardize and --ensemble don't apply")
     if args.report is None:
         args.report = os.path.splitext(args.model)[0] + ".report.txt"
     return args
@@ -158,12 +166,47 @@ def fit(model, trainX, trainY, testX, testY, batch_size, epochs, seed, verbose, 
                      verbose=verbose)
 
 
-def add_synthetic_replays(trainX, trainY, train_paths, le, size, args):
+def starting_point(args):
+    """(crop, input size, the model to fine-tune or None): from --init's model and metadata, else from the flags."""
+    if args.init is None:
+        return Crop((args.crop_scale,), args.crop_rule), (args.size, args.size), None
+    init = load_model(args.init)
+    crop = Crop.from_metadata(read_metadata(args.init))
+    (height, width, depth) = init.input_shape[1:4]
+    if depth != crop.channels:
+        raise LivenessError(f"{args.init} takes {depth} channels but its metadata's crop {crop} gives {crop.channels}")
+    return crop, (width, height), init
+
+
+def fine_tunable(model, classes, lr, epochs, trainable, steps_per_execution):
+    """`model` compiled for fine-tuning: BatchNorm frozen (its statistics come from far more faces than
+    ours), and with trainable="head" only the last Dense layers of each network learn."""
+    if model.output_shape[-1] != classes:
+        raise LivenessError(f"the --init model has {model.output_shape[-1]} outputs but the dataset {classes} classes")
+
+    def walk(layer):
+        yield layer
+        for inner in getattr(layer, "layers", []):
+            yield from walk(inner)
+
+    for layer in walk(model):
+        if isinstance(layer, layers.BatchNormalization):
+            layer.trainable = False
+        elif trainable == "head" and not getattr(layer, "layers", None):
+            layer.trainable = layer.name in HEAD_LAYERS and isinstance(layer, layers.Dense)
+    decay = keras.optimizers.schedules.InverseTimeDecay(lr, decay_steps=1, decay_rate=lr / epochs)
+    loss = "binary_crossentropy" if classes == 2 else "categorical_crossentropy"
+    model.compile(loss=loss, optimizer=keras.optimizers.Adam(learning_rate=decay), metrics=["accuracy"],
+                  steps_per_execution=steps_per_execution, jit_compile=False)
+    return model
+
+
+def add_synthetic_replays(trainX, trainY, train_paths, le, crop, size, args):
     """Training data with simulated replays of live training images added as --attack-class."""
     if "real" not in le.classes_ or args.attack_class not in le.classes_:
         raise LivenessError(f"--synthetic-replay needs a 'real' class and the --attack-class '{args.attack_class}'")
     live = [p for p, y in zip(train_paths, trainY.argmax(axis=1)) if le.classes_[y] == "real"]
-    replays = synthetic_replays(live, create_detector("ssd"), Crop((args.crop_scale,), args.crop_rule), size, args.synthetic_replay, args.seed,
+    replays = synthetic_replays(live, create_detector("ssd"), crop, size, args.synthetic_replay, args.seed,
                                 in_front=args.synthetic_scene == "live")
     target = keras.utils.to_categorical([list(le.classes_).index(args.attack_class)] * len(replays), len(le.classes_))
     print(f"[INFO] {len(replays)} synthetic replays of {len(live)} live training images added as '{args.attack_class}'")
@@ -213,8 +256,10 @@ def main():
     keras.utils.set_random_seed(args.seed)
 
     print("[INFO] loading images...")
-    size = (args.size, args.size)
-    data, labels, paths, skipped = load_rois(args.dataset, size, Crop((args.crop_scale,), args.crop_rule))
+    crop, size, init = starting_point(args)
+    if init is not None and args.augment == "strong" and crop.channels != 3:
+        raise LivenessError(f"--augment strong needs 3-channel crops; {args.init} looks at {len(crop.scales)} crops at once")
+    data, labels, paths, skipped = load_rois(args.dataset, size, crop)
     print(f"[INFO] {len(data)} images, {skipped} skipped as undecodable")
 
     le = LabelEncoder()
@@ -222,7 +267,7 @@ def main():
     labels = keras.utils.to_categorical(le.fit_transform(labels), len(le.classes_))
     (trainX, testX, trainY, testY) = (data[train], data[test], labels[train], labels[test])
     if args.synthetic_replay > 0:
-        trainX, trainY = add_synthetic_replays(trainX, trainY, [paths[i] for i in train], le, size, args)
+        trainX, trainY = add_synthetic_replays(trainX, trainY, [paths[i] for i in train], le, crop, size, args)
     if len(trainX) < args.batch_size:
         raise LivenessError(f"only {len(trainX)} training images, fewer than --batch-size {args.batch_size}")
     print(f"[INFO] classes {', '.join(le.classes_)}; {len(trainX)} train, {len(testX)} test; split: {split_used}")
@@ -240,8 +285,12 @@ def main():
         print("[INFO] compiling model..." if args.ensemble == 1 else
               f"[INFO] compiling model {i + 1} of {args.ensemble} (seed {args.seed + i})...")
         steps = len(trainX) // args.batch_size
-        model = build_model(len(le.classes_), args.lr, args.epochs, steps_per_execution=steps, size=size,
-                            arch=args.arch, name=None if args.ensemble == 1 else f"member_{i}", standardize=args.standardize)
+        if init is not None:
+            model = fine_tunable(init, len(le.classes_), args.lr, args.epochs, args.trainable, steps)
+        else:
+            model = build_model(len(le.classes_), args.lr, args.epochs, steps_per_execution=steps, size=size,
+                                arch=args.arch, name=None if args.ensemble == 1 else f"member_{i}",
+                                standardize=args.standardize)
         print(f"[INFO] training network for {args.epochs} epochs...")
         H = fit(model, trainX, trainY, testX, testY, args.batch_size, args.epochs, args.seed + i,
                 verbose=1 if sys.stdout.isatty() else 2, strength=args.augment, class_weight=class_weight)
@@ -263,7 +312,12 @@ def main():
     update_metadata(args.model, replace=True, trained_at=datetime.datetime.now(datetime.timezone.utc).isoformat(),
                     classes=[str(c) for c in le.classes_], dataset=os.path.abspath(args.dataset), split=split_used,
                     epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                    **Crop((args.crop_scale,), args.crop_rule).metadata(), size=args.size, arch=args.arch, standardize=args.standardize,
+                    **crop.metadata(), size=size[0], standardize=args.standardize,
+                    arch=read_metadata(args.init).get("arch", "unknown") if init is not None else args.arch,
+                    init=os.path.abspath(args.init) if init is not None else None,
+                    trainable=args.trainable if init is not None else "all",
+                    **({k: v for k, v in read_metadata(args.init).items() if k in ("origin", "license", "class_map")}
+                       if init is not None else {}),
                     ensemble=args.ensemble,
                     augment=args.augment, class_weight=args.class_weight,
                     synthetic_replay=args.synthetic_replay, synthetic_scene=args.synthetic_scene)

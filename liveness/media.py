@@ -56,6 +56,8 @@ def expand_inputs(inputs):
 def open_video(source):
     """cv2.VideoCapture for a file path or a camera index, checked."""
     capture = cv2.VideoCapture(source)
+    # phone videos are often stored sideways with a rotation flag: frames come upright, as a player shows them
+    capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
     if not capture.isOpened():
         what = f"camera {source}" if isinstance(source, int) else f"video {source}"
         raise LivenessError(f"cannot open {what}")

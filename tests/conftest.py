@@ -57,6 +57,16 @@ def roi_dataset(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def gathered(clips, tmp_path_factory):
+    """ROIs gathered with their manifest, as a user's dataset/."""
+    dataset = tmp_path_factory.mktemp("gathered")
+    for label in ("real", "fake"):
+        result = run_script("gather_examples.py", "-i", clips[label], "-o", dataset / label, "-s", 1)
+        assert result.returncode == 0, result.stderr
+    return dataset
+
+
+@pytest.fixture(scope="session")
 def trained(roi_dataset, tmp_path_factory):
     """A model, label encoder, plot and report from a short run of train_liveness.py."""
     out = tmp_path_factory.mktemp("trained")

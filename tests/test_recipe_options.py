@@ -17,16 +17,6 @@ def test_the_context_box_grows_around_the_centre_and_stops_at_the_frame():
     assert crop_face(frame, (40, 40, 60, 80), 2.0).shape == (80, 40, 3)
 
 
-@pytest.fixture(scope="module")
-def gathered(clips, tmp_path_factory):
-    """ROIs gathered with their manifest, as a user's dataset/."""
-    dataset = tmp_path_factory.mktemp("gathered")
-    for label in ("real", "fake"):
-        result = run_script("gather_examples.py", "-i", clips[label], "-o", dataset / label, "-s", 1)
-        assert result.returncode == 0, result.stderr
-    return dataset
-
-
 def test_recrop_cuts_the_larger_crop_from_the_source_frame(gathered, clips):
     paths = sorted(str(p) for p in (gathered / "real").glob("*.png"))[:3]
     tight = recrop(paths, Crop((1.0,)), (32, 32))

@@ -16,23 +16,18 @@ import json
 import os
 import sys
 
-import matplotlib
+import cv2
+import numpy as np
 
-matplotlib.use("Agg")
-import cv2  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from liveness.atomic import atomic_path, write_bytes  # noqa: E402
-from liveness.crops import preview  # noqa: E402
-from liveness.detector import add_detector_arguments, create_detector  # noqa: E402
-from liveness.errors import LivenessError, exit_on_error  # noqa: E402
-from liveness.exclusions import add_exclude_argument, load_exclusions  # noqa: E402
-from liveness.media import is_video  # noqa: E402
-from liveness.metadata import check_threshold, resolve_threshold, update_metadata  # noqa: E402
-from liveness.metrics import NOT_SURE, REAL, bpcer_at_apcer, decide, equal_error_rate, summarize  # noqa: E402
-from liveness.model_io import load_classifier  # noqa: E402
-from liveness.scoring import score_folder  # noqa: E402
+from liveness.atomic import atomic_path, write_bytes
+from liveness.crops import preview
+from liveness.detector import add_detector_arguments, create_detector
+from liveness.errors import LivenessError, exit_on_error
+from liveness.exclusions import add_exclude_argument, load_exclusions
+from liveness.media import is_video
+from liveness.metadata import check_threshold, resolve_threshold, update_metadata
+from liveness.metrics import NOT_SURE, REAL, bpcer_at_apcer, decide, equal_error_rate, summarize
+from liveness.quiet import add_verbose_argument, import_tensorflow
 
 
 def parse_args():
@@ -58,6 +53,7 @@ def parse_args():
     ap.add_argument("--save-failures", metavar="DIR", default=None,
                     help="copy every misclassified face into DIR/<true>_as_<predicted>/ with metadata.csv")
     add_exclude_argument(ap, "left out of calibration and of the figures")
+    add_verbose_argument(ap)
     args = ap.parse_args()
     if args.dataset is None and args.calibrate is None:
         raise LivenessError("nothing to do: give --dataset, --calibrate, or both")
@@ -171,6 +167,10 @@ def write_scores_csv(path, rows, decisions):
 
 def plot_roc_det(path, scores, labels, bona_fide):
     """ROC (bona fide acceptance against APCER) and DET (BPCER against APCER, log axes)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     from sklearn.metrics import roc_curve
 
     fig, (roc, det) = plt.subplots(1, 2, figsize=(11, 4.8))
@@ -224,6 +224,10 @@ def main():
     args = parse_args()
     exclusions = load_exclusions(args.exclude)
     print("[INFO] loading liveness model...")
+    import_tensorflow(args.verbose)
+    from liveness.model_io import load_classifier
+    from liveness.scoring import score_folder
+
     classifier, _ = load_classifier(args.model, args.le, args.bona_fide)  # its threshold is resolved below
     detector = create_detector(args.detector_type, args.detector, args.confidence)
     score = dict(classifier=classifier, bona_fide=args.bona_fide, detector=detector, detect=args.detect, skip=args.skip)

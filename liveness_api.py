@@ -23,6 +23,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from liveness.detector import add_detector_arguments
 from liveness.errors import LivenessError, exit_on_error
 from liveness.metadata import check_threshold
+from liveness.quiet import add_verbose_argument
 from liveness.service import ApiError, LivenessService, Settings
 
 SETTINGS_ENV = "LIVENESS_API_SETTINGS"
@@ -187,6 +188,7 @@ def parse_args():
     ap.add_argument("--publish-max-mb", type=float, default=1024.0, help="stop saving (not serving) past this size")
     ap.add_argument("--max-upload-mb", type=float, default=10.0, help="larger uploads get 413")
     ap.add_argument("--max-megapixels", type=float, default=40.0, help="larger images get 413, before decoding")
+    add_verbose_argument(ap)
     args = ap.parse_args()
     if args.threshold is not None:
         check_threshold(args.threshold)
@@ -206,7 +208,8 @@ def main():
                         confidence=args.confidence,
                         threshold=args.threshold, band=tuple(args.band) if args.band else None,
                         bona_fide=args.bona_fide, publish=args.publish, publish_max_mb=args.publish_max_mb,
-                        max_upload_mb=args.max_upload_mb, max_megapixels=args.max_megapixels, threads=args.threads)
+                        max_upload_mb=args.max_upload_mb, max_megapixels=args.max_megapixels, threads=args.threads,
+                        verbose=args.verbose)
     print("[INFO] loading liveness model...")
     service = LivenessService(settings)  # bad input fails here, in one line, before the server starts
     print(f"[INFO] model {service.identity['file']} sha256 {service.identity['sha256'][:12]}, "

@@ -10,16 +10,16 @@ import contextlib
 import os
 import time
 
-import cv2  # noqa: E402
-import imutils  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import cv2
+import imutils
+from tqdm import tqdm
 
-from liveness.atomic import atomic_path  # noqa: E402
-from liveness.detector import add_detector_arguments, create_detector  # noqa: E402
-from liveness.errors import LivenessError, exit_on_error  # noqa: E402
-from liveness.media import frame_count, open_video, prefetch  # noqa: E402
-from liveness.model_io import load_classifier  # noqa: E402
-from liveness.pipeline import StreamScorer  # noqa: E402
+from liveness.atomic import atomic_path
+from liveness.detector import add_detector_arguments, create_detector
+from liveness.errors import LivenessError, exit_on_error
+from liveness.media import frame_count, open_video, prefetch
+from liveness.pipeline import StreamScorer
+from liveness.quiet import add_verbose_argument, import_tensorflow
 
 REAL_COLOR = (0, 255, 0)  # BGR green
 FAKE_COLOR = (0, 0, 255)  # BGR red
@@ -44,6 +44,7 @@ def parse_args():
                     help="liveness threshold on the real score (default: calibrated beside the model, else 0.5)")
     ap.add_argument("--smooth", type=int, default=1,
                     help="decide on each face's probabilities averaged over its last N frames (1: every frame alone)")
+    add_verbose_argument(ap)
     args = ap.parse_args()
     if args.smooth < 1:
         raise LivenessError(f"--smooth must be 1 or more, got {args.smooth}")
@@ -131,6 +132,9 @@ def main():
     print("[INFO] loading face detector...")
     detector = create_detector(args.detector_type, args.detector, args.confidence)
     print("[INFO] loading liveness detector...")
+    import_tensorflow(args.verbose)
+    from liveness.model_io import load_classifier
+
     classifier, source = load_classifier(args.model, args.le, args.bona_fide, args.threshold)
     print(f"[INFO] liveness threshold {classifier.threshold:.4f} ({source}); input {classifier.size[0]}x"
           f"{classifier.size[1]}, face crop {classifier.cropper}")

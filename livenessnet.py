@@ -9,12 +9,10 @@ million parameters at 64x64, where the original has 541,778 (at 64x64: gap
 19,538; deep 335,570; wide 1,115,362; mobile 80,434).
 """
 import argparse
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from liveness.quiet import add_verbose_argument, import_tensorflow
 
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
+# Keras is imported inside the builders: importing ARCHS for a command's --help stays instant.
 
 ARCHS = ("livenessnet", "gap", "deep", "wide", "mobile")
 STANDARDIZE = ("none", "image", "channel")
@@ -30,6 +28,8 @@ def standardization(mode):
     """
     if mode == "none":
         return None
+    from keras import layers
+
     axis = (1, 2, 3) if mode == "image" else (1, 2)
     return layers.LayerNormalization(axis=axis, center=False, scale=False, epsilon=1e-3, name=f"standardize_{mode}")
 
@@ -46,6 +46,9 @@ class LivenessNet:
         mobile: inverted residual blocks (depthwise convolutions, MobileNetV2's
                 block) with global average pooling.
         """
+        import keras
+        from keras import layers
+
         if arch not in ARCHS:
             raise ValueError(f"unknown arch {arch!r}; one of {', '.join(ARCHS)}")
         if arch == "mobile":
@@ -83,6 +86,8 @@ class LivenessNet:
 
 def _inverted_residual(x, filters, stride, expand=4):
     """MobileNetV2's block: 1x1 expand, 3x3 depthwise, 1x1 linear projection; a shortcut where shapes allow."""
+    from keras import layers
+
     inputs = x
     x = layers.Conv2D(x.shape[-1] * expand, 1, use_bias=False)(x)
     x = layers.BatchNormalization()(x)
@@ -98,6 +103,9 @@ def _inverted_residual(x, filters, stride, expand=4):
 
 
 def _mobile(width, height, depth, classes, name, first=None):
+    import keras
+    from keras import layers
+
     inputs = keras.Input(shape=(height, width, depth))
     x = inputs if first is None else first(inputs)
     x = layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False)(x)
@@ -116,6 +124,9 @@ def average_of(members):
 
     It saves, loads and scores as any single model, so every command uses it unchanged.
     """
+    import keras
+    from keras import layers
+
     inputs = keras.Input(shape=members[0].input_shape[1:])
     outputs = layers.Average()([member(inputs) for member in members])
     return keras.Model(inputs, outputs, name=f"livenessnet_ensemble_of_{len(members)}")
@@ -129,5 +140,7 @@ if __name__ == "__main__":
     ap.add_argument("--classes", type=int, default=2)
     ap.add_argument("--arch", choices=ARCHS, default="livenessnet")
     ap.add_argument("--standardize", choices=STANDARDIZE, default="none")
+    add_verbose_argument(ap)
     args = ap.parse_args()
+    import_tensorflow(args.verbose)
     LivenessNet.build(args.width, args.height, args.depth, args.classes, args.arch, standardize=args.standardize).summary()

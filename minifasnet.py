@@ -17,16 +17,13 @@ real = class 1), in LabelEncoder order.
 Run it to print the summaries: 414,590 (V2) and 414,004 (V1SE) weights at 80x80.
 """
 import argparse
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from keras import layers  # noqa: E402
+from liveness.errors import LivenessError
+from liveness.quiet import add_verbose_argument, import_tensorflow
 
-from liveness.errors import LivenessError  # noqa: E402
-from liveness.layers import ChannelSlice  # noqa: E402
+# Keras is imported inside the builders, so that --help answers at once.
 
 VARIANTS = ("v2", "v1se")
 # channels kept in each layer after the original's pruning ("1.8M" for V1/V1SE, "1.8M_" for V2)
@@ -45,6 +42,8 @@ PAIR_SIZE = 80
 
 
 def _bn(name):
+    from keras import layers
+
     return layers.BatchNormalization(epsilon=BN_EPSILON, momentum=0.9, name=name)
 
 
@@ -53,6 +52,8 @@ def conv_block(x, filters, name, kernel=1, stride=1, padding=0, depthwise=False,
 
     Padding is explicit: PyTorch pads both sides alike, Keras's "same" does not at stride 2.
     """
+    from keras import layers
+
     if padding:
         x = layers.ZeroPadding2D(padding, name=f"{name}.pad")(x)
     if depthwise:
@@ -69,6 +70,8 @@ def conv_block(x, filters, name, kernel=1, stride=1, padding=0, depthwise=False,
 
 def squeeze_excite(x, name, reduction=4):
     """The SE module: channel weights from the global average, through a bottleneck, times the input."""
+    from keras import layers
+
     channels = x.shape[-1]
     s = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}.avg_pool")(x)
     s = layers.Conv2D(channels // reduction, 1, use_bias=False, name=f"{name}.fc1")(s)
@@ -82,6 +85,8 @@ def squeeze_excite(x, name, reduction=4):
 
 def depth_wise(x, expand, out, name, stride=1, residual=False, se=False):
     """1x1 expand => 3x3 depthwise => 1x1 linear projection, a shortcut in residual blocks (Depth_Wise)."""
+    from keras import layers
+
     shortcut = x
     x = conv_block(x, expand, f"{name}.conv")
     x = conv_block(x, expand, f"{name}.conv_dw", kernel=3, stride=stride, padding=1, depthwise=True)
@@ -105,6 +110,9 @@ class MiniFASNet:
     @staticmethod
     def build(variant="v2", width=PAIR_SIZE, height=PAIR_SIZE, classes=3, name=None):
         """MiniFASNetV2 or MiniFASNetV1SE: BGR 0..255 in, class logits out (the original applies softmax after)."""
+        import keras
+        from keras import layers
+
         if variant not in VARIANTS:
             raise ValueError(f"unknown MiniFASNet variant {variant!r}; one of {', '.join(VARIANTS)}")
         keep, se = KEEP[variant], variant == "v1se"
@@ -136,6 +144,8 @@ def set_torch_weights(model, state):
     and every tensor of the state dict must be used (BatchNorm's
     num_batches_tracked excepted), else nothing is trusted.
     """
+    from keras import layers
+
     state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
     used = set()
 
@@ -173,6 +183,11 @@ def set_torch_weights(model, state):
 
 def pair(v2, v1se, name="minifasnet_pair"):
     """Both networks as one project model: 80x80x6 in [0, 1] (the 2.7 crop, then the 4.0 crop), [fake, real] out."""
+    import keras
+    from keras import layers
+    
+    from liveness.layers import ChannelSlice
+
     height, width = v2.input_shape[1:3]
     inputs = keras.Input(shape=(height, width, 6), name="crops")
     pixels = layers.Rescaling(255.0, name="to_pixels")(inputs)  # the originals take 0..255
@@ -192,7 +207,9 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description="Print the MiniFASNet summaries.")
     ap.add_argument("--variant", choices=(*VARIANTS, "pair"), default="pair")
     ap.add_argument("--size", type=int, default=PAIR_SIZE)
+    add_verbose_argument(ap)
     args = ap.parse_args()
+    import_tensorflow(args.verbose)
     if args.variant == "pair":
         model = pair(MiniFASNet.build("v2", args.size, args.size), MiniFASNet.build("v1se", args.size, args.size))
     else:

@@ -12,31 +12,18 @@ import datetime
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
 
-import matplotlib  # noqa: E402
+from liveness.atomic import atomic_path, write_bytes
+from liveness.crops import RULES, Crop
+from liveness.errors import LivenessError, exit_on_error
+from liveness.metadata import read_metadata, update_metadata
+from liveness.provenance import recordings_of, subject_of
+from liveness.quiet import add_verbose_argument, import_tensorflow
+from livenessnet import ARCHS, STANDARDIZE
 
-matplotlib.use("Agg")
-import keras  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras import layers  # noqa: E402
-from sklearn.metrics import classification_report  # noqa: E402
-from sklearn.preprocessing import LabelEncoder  # noqa: E402
-
-from liveness.atomic import atomic_path, write_bytes  # noqa: E402
-from liveness.crops import RULES, Crop  # noqa: E402
-from liveness.dataset import load_rois  # noqa: E402
-from liveness.detector import create_detector  # noqa: E402
-from liveness.errors import LivenessError, exit_on_error  # noqa: E402
-from liveness.labels import save_label_encoder  # noqa: E402
-from liveness.metadata import read_metadata, update_metadata  # noqa: E402
-from liveness.model_io import load_model, save_model  # noqa: E402
-from liveness.provenance import recordings_of, subject_of  # noqa: E402
-from liveness.splits import group_split, random_split  # noqa: E402
-from liveness.synthetic import synthetic_replays  # noqa: E402
-from livenessnet import ARCHS, STANDARDIZE, LivenessNet, average_of  # noqa: E402
+# TensorFlow, Keras, scikit-learn and matplotlib are imported where they are used, after the
+# arguments are checked (liveness.quiet): --help and a wrong flag answer at once.
 
 SIZE = (32, 32)
 HEAD_LAYERS = ("linear", "prob")  # MiniFASNet's embedding and classifier
@@ -87,6 +74,7 @@ def parse_args():
                          "random weights; its crop and input size are kept, its BatchNorm statistics frozen")
     ap.add_argument("--trainable", choices=("all", "head"), default="all",
                     help="with --init: train every layer, or only the classifier head (each network's last Dense layers)")
+    add_verbose_argument(ap)
     args = ap.parse_args()
     if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0 or args.ensemble < 1:
         raise LivenessError("--epochs, --batch-size and --ensemble must be 1 or more, --lr above 0")
@@ -110,6 +98,9 @@ def augmentation(seed, strength="original"):
     people rather than between live and replayed faces: brightness, contrast,
     saturation and hue, blur, sensor noise.
     """
+    import keras
+    from keras import layers
+
     shear = float(np.tan(np.deg2rad(0.15)))  # 0.15 degrees as a fraction of the image
     extra = [] if strength == "original" else [
         layers.RandomColorJitter(value_range=(0, 1), brightness_factor=0.2, contrast_factor=0.3,
@@ -129,6 +120,8 @@ def augmentation(seed, strength="original"):
 
 def training_batches(trainX, trainY, batch_size, seed, strength="original"):
     """An endless, reshuffled, augmented stream of training batches."""
+    import tensorflow as tf
+
     augment = augmentation(seed, strength)
     return (tf.data.Dataset.from_tensor_slices((trainX, trainY))
             .shuffle(len(trainX), seed=seed, reshuffle_each_iteration=True)
@@ -146,6 +139,10 @@ def build_model(classes, lr, epochs, steps_per_execution=1, size=SIZE, arch="liv
     the same updates, without a host round-trip per batch of 8. (XLA's
     jit_compile was measured too: on 2 CPU cores it doubled the time.)
     """
+    import keras
+
+    from livenessnet import LivenessNet
+
     decay = keras.optimizers.schedules.InverseTimeDecay(lr, decay_steps=1, decay_rate=lr / epochs)
     model = LivenessNet.build(width=size[0], height=size[1], depth=3, classes=classes, arch=arch, name=name,
                               standardize=standardize)
@@ -168,6 +165,8 @@ def fit(model, trainX, trainY, testX, testY, batch_size, epochs, seed, verbose, 
 
 def starting_point(args):
     """(crop, input size, the model to fine-tune or None): from --init's model and metadata, else from the flags."""
+    from liveness.model_io import load_model
+
     if args.init is None:
         return Crop((args.crop_scale,), args.crop_rule), (args.size, args.size), None
     init = load_model(args.init)
@@ -181,6 +180,9 @@ def starting_point(args):
 def fine_tunable(model, classes, lr, epochs, trainable, steps_per_execution):
     """`model` compiled for fine-tuning: BatchNorm frozen (its statistics come from far more faces than
     ours), and with trainable="head" only the last Dense layers of each network learn."""
+    import keras
+    from keras import layers
+
     if model.output_shape[-1] != classes:
         raise LivenessError(f"the --init model has {model.output_shape[-1]} outputs but the dataset {classes} classes")
 
@@ -203,6 +205,11 @@ def fine_tunable(model, classes, lr, epochs, trainable, steps_per_execution):
 
 def add_synthetic_replays(trainX, trainY, train_paths, le, crop, size, args):
     """Training data with simulated replays of live training images added as --attack-class."""
+    import keras
+
+    from liveness.detector import create_detector
+    from liveness.synthetic import synthetic_replays
+
     if "real" not in le.classes_ or args.attack_class not in le.classes_:
         raise LivenessError(f"--synthetic-replay needs a 'real' class and the --attack-class '{args.attack_class}'")
     live = [p for p, y in zip(train_paths, trainY.argmax(axis=1)) if le.classes_[y] == "real"]
@@ -215,6 +222,8 @@ def add_synthetic_replays(trainX, trainY, train_paths, le, crop, size, args):
 
 def split(labels, paths, args):
     """(train indices, test indices, description) by --split and --group-by."""
+    from liveness.splits import group_split, random_split
+
     if args.split == "random":
         train, test = random_split(labels, args.seed)
         return train, test, f"random stratified 75/25, seed {args.seed}"
@@ -234,6 +243,11 @@ def mean_history(histories):
 
 def save_plot(history, path):
     """Training/validation loss and accuracy per epoch, as the original plotted them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     epochs = np.arange(1, len(history["loss"]) + 1)
     plt.style.use("ggplot")
     fig = plt.figure()
@@ -253,6 +267,16 @@ def save_plot(history, path):
 @exit_on_error
 def main():
     args = parse_args()
+    import_tensorflow(args.verbose)
+    import keras
+    from sklearn.metrics import classification_report
+    from sklearn.preprocessing import LabelEncoder
+
+    from liveness.dataset import load_rois
+    from liveness.labels import save_label_encoder
+    from liveness.model_io import save_model
+    from livenessnet import average_of
+
     keras.utils.set_random_seed(args.seed)
 
     print("[INFO] loading images...")

@@ -15,7 +15,6 @@ band (low <= score <= high) is "not sure" and left out of the error rates.
 - AUC: area under the ROC of bona fide against all attacks (ties count half).
 """
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 REAL, FAKE, NOT_SURE = "real", "fake", "not_sure"
 
@@ -88,6 +87,8 @@ def auc(scores, labels, bona_fide):
     """Area under the ROC curve, bona fide positive; None with one side only."""
     if not _both_sides(labels, bona_fide):
         return None
+    from sklearn.metrics import roc_auc_score  # scikit-learn takes a second to import: only when needed
+
     return float(roc_auc_score(np.asarray(labels) == bona_fide, np.asarray(scores, dtype="float64")))
 
 

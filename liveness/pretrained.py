@@ -23,6 +23,7 @@ import urllib.request
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
+from liveness.quiet import add_verbose_argument, import_tensorflow  # noqa: E402
 
 HOME = "https://github.com/minivision-ai/Silent-Face-Anti-Spoofing"
 RAW = "https://raw.githubusercontent.com/minivision-ai/Silent-Face-Anti-Spoofing/master/resources/anti_spoof_models/"
@@ -45,6 +46,7 @@ def parse_args(argv=None):
                     help="where to write its label encoder (default: pretrained/le.pickle)")
     ap.add_argument("--cache", default=DEFAULT_DIR, help="where downloaded .pth files are kept (default: pretrained/)")
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the download server")
+    add_verbose_argument(ap)
     return ap.parse_args(argv)
 
 
@@ -145,6 +147,7 @@ def main(argv=None):
         paths = [download(name, digest, args.cache, args.timeout) for name, _, digest in NETWORKS]
     print(f"[INFO] SHA-256 verified: {', '.join(os.path.basename(p) for p in paths)}")
     print("[INFO] converting the PyTorch weights (no PyTorch, no pickled code run)...")
+    import_tensorflow(args.verbose)
     model = build_pair(paths)
     save_pretrained(model, args.model, args.le, [os.path.abspath(p) for p in paths])
     print(f"[INFO] wrote {args.model} ({model.count_params():,} weights), {args.model}.json and {args.le}")

@@ -24,7 +24,7 @@ from PIL import Image
 from liveness.detector import create_detector
 from liveness.metadata import read_metadata
 from liveness.metrics import FAKE, NOT_SURE, REAL, decide
-from liveness.model_io import load_classifier
+from liveness.quiet import import_tensorflow
 
 NO_FACE = "no_face"
 
@@ -52,6 +52,7 @@ class Settings:
     max_upload_mb: float = 10.0
     max_megapixels: float = 40.0
     threads: int = 2
+    verbose: bool = False
 
 
 def file_sha256(path):
@@ -178,6 +179,9 @@ class LivenessService:
 
     def __init__(self, settings):
         self.settings = settings
+        import_tensorflow(settings.verbose)
+        from liveness.model_io import load_classifier
+
         self.classifier, self.threshold_source = load_classifier(settings.model, settings.le, settings.bona_fide,
                                                                  settings.threshold)
         self.threshold = self.classifier.threshold

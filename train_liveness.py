@@ -20,6 +20,7 @@ from liveness.errors import LivenessError, exit_on_error
 from liveness.metadata import read_metadata, update_metadata
 from liveness.provenance import recordings_of, subject_of
 from liveness.quiet import add_verbose_argument, import_tensorflow
+from liveness.recipes import RECIPES, apply_recipe, explicit_destinations
 from livenessnet import ARCHS, STANDARDIZE
 
 # TensorFlow, Keras, scikit-learn and matplotlib are imported where they are used, after the
@@ -37,6 +38,9 @@ def parse_args():
     ap.add_argument("-p", "--plot", type=str, default="plot.png", help="where to write the loss/accuracy plot")
     ap.add_argument("-r", "--report", type=str, default=None,
                     help="where to write the classification report (default: beside the model, <model>.report.txt)")
+    ap.add_argument("--recipe", choices=list(RECIPES), default="original",
+                    help="a named set of the flags below: " + "; ".join(f"{name}: {what}" for name, (_, what) in
+                                                                    RECIPES.items()) + ". Flags given also win")
     ap.add_argument("-e", "--epochs", type=int, default=50)
     ap.add_argument("-b", "--batch-size", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-4, help="initial learning rate")
@@ -76,6 +80,10 @@ def parse_args():
                     help="with --init: train every layer, or only the classifier head (each network's last Dense layers)")
     add_verbose_argument(ap)
     args = ap.parse_args()
+    apply_recipe(args, args.recipe, explicit_destinations(ap, sys.argv[1:]))
+    if args.init is not None and not os.path.isfile(args.init):
+        hint = " (make it with: python -m liveness.pretrained)" if args.recipe == "pretrained" else ""
+        raise LivenessError(f"--init model not found: {args.init}{hint}")
     if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0 or args.ensemble < 1:
         raise LivenessError("--epochs, --batch-size and --ensemble must be 1 or more, --lr above 0")
     if not 1.0 <= args.crop_scale <= 4.0 or not 16 <= args.size <= 256:
@@ -335,7 +343,7 @@ def main():
     # a new model: nothing of an older one's metadata (its calibrated threshold) may stick to it
     update_metadata(args.model, replace=True, trained_at=datetime.datetime.now(datetime.timezone.utc).isoformat(),
                     classes=[str(c) for c in le.classes_], dataset=os.path.abspath(args.dataset), split=split_used,
-                    epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                    recipe=args.recipe, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                     **crop.metadata(), size=size[0], standardize=args.standardize,
                     arch=read_metadata(args.init).get("arch", "unknown") if init is not None else args.arch,
                     init=os.path.abspath(args.init) if init is not None else None,

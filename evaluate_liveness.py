@@ -28,6 +28,7 @@ from liveness.media import is_video
 from liveness.metadata import check_threshold, resolve_threshold, update_metadata
 from liveness.metrics import NOT_SURE, REAL, bpcer_at_apcer, decide, equal_error_rate, summarize
 from liveness.quiet import add_verbose_argument, import_tensorflow
+from liveness.report import render, worst_failures
 
 
 def parse_args():
@@ -35,7 +36,7 @@ def parse_args():
     ap.add_argument("-m", "--model", required=True, help="liveness model")
     ap.add_argument("-l", "--le", required=True, help="its label encoder (le.pickle)")
     ap.add_argument("--dataset", help="labelled folder to evaluate (class folders of ROIs and/or videos)")
-    ap.add_argument("-o", "--output", help="folder for metrics.json, scores.csv and roc_det.png")
+    ap.add_argument("-o", "--output", help="folder for metrics.json, scores.csv, roc_det.png and report.html")
     add_detector_arguments(ap)
     ap.add_argument("--detect", action="store_true", help="run the face detector on still images too (full photos)")
     ap.add_argument("-s", "--skip", type=int, default=1, help="score every N-th video frame")
@@ -280,7 +281,11 @@ def main():
     if args.save_failures:
         saved = save_failures(args.save_failures, rows, decisions, args.bona_fide)
         print(f"[INFO] failures saved to {args.save_failures}: {saved or 'none'}")
-    print(f"[INFO] wrote metrics.json, scores.csv, roc_det.png to {args.output}")
+    failures = worst_failures(rows, decisions, args.bona_fide)
+    with open(os.path.join(args.output, "roc_det.png"), "rb") as f:
+        page = render(results, f.read(), failures, os.path.abspath(args.save_failures) if args.save_failures else None)
+    write_bytes(os.path.join(args.output, "report.html"), page.encode())
+    print(f"[INFO] wrote metrics.json, scores.csv, roc_det.png and report.html to {args.output}")
 
 
 if __name__ == "__main__":

@@ -62,8 +62,8 @@ def check_display():
     try:
         cv2.namedWindow(WINDOW)
     except cv2.error:
-        raise LivenessError("cannot open a window (headless OpenCV or no screen): use --no-display --output FILE, "
-                            "or install opencv-python<5 in place of opencv-python-headless") from None
+        raise LivenessError("cannot open a window (headless OpenCV or no screen): on a desktop run 'bash setup.sh --gui' "
+                            "(OpenCV with windows); on a server use --no-display --output FILE") from None
 
 
 def draw_face(frame, face, bona_fide):

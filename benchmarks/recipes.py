@@ -1,14 +1,16 @@
-"""The recipe search: every recipe through the cross-person protocol, one table.
+"""The recipe search: each recipe through the cross-person protocol, compared on the dev persons only.
 
-    python benchmarks/recipes.py                     # all recipes below, ../shared/data
-    python benchmarks/recipes.py --only original context2-64 --seeds 42 1 2
+    python benchmarks/recipes.py --only original context pretrained-head   # dev figures, one table
+    python benchmarks/recipes.py --reuse --report pretrained-zero-shot      # the chosen one on the test persons, once
 
-Each recipe is a set of train_liveness.py flags. benchmarks/cross_person.py trains it on one
-person and evaluates it on the other at the fixed threshold 0.5, both ways, once for each
---seeds (train_liveness.py --seed). With two people a single run says little: the same
-recipe at another seed can swing from a good model to a coin toss. This prints, per recipe,
-the frame-level APCER, BPCER, ACER and AUC averaged over both held-out people and all seeds,
-the worst seed's ACER, and the time, and writes the table to output/recipes/recipes.md.
+Each recipe is a set of train_liveness.py flags (or, for pretrained-zero-shot, a model scored as it is).
+benchmarks/cross_person.py runs it over the pool of ../shared/data: the persons in --folds groups,
+each group scored by a model trained on all the others (gathered every --skip frame), the
+threshold chosen on the dev persons' scores. This prints, per recipe, the dev persons' pooled
+frame-level figures at that threshold (APCER per attack type, BPCER, ACER, AUC, the worst dev
+person), the protocol's time and the longest training, and writes the table to WORK/recipes.md.
+Choose on this table. --report NAME then prints that recipe's test-person figures: the one
+figure to quote, taken once.
 """
 import argparse
 import json
@@ -23,6 +25,9 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 from cross_person import DEFAULT_EXCLUDE  # noqa: E402  (one list of frames for every benchmark)
 
+PRETRAINED = "pretrained/minifasnet.keras"  # python -m liveness.pretrained
+CONTEXT = "--crop-scale 4 --size 64 --augment strong --class-weight balanced --standardize image"
+ZERO_SHOT = "pretrained-zero-shot"
 RECIPES = {  # name: train_liveness.py flags
     "original": "",
     "balanced": "--class-weight balanced",
@@ -51,6 +56,11 @@ RECIPES = {  # name: train_liveness.py flags
     "std-image-crop4-original-aug": "--crop-scale 4 --size 64 --class-weight balanced --standardize image",
     "std-image-crop4-unbalanced": "--crop-scale 4 --size 64 --augment strong --standardize image",
     "context3-64-strong-ensemble5": "--crop-scale 3 --size 64 --augment strong --class-weight balanced --ensemble 5",
+    # on the twelve-person pool
+    "std-image-crop4-shift": f"{CONTEXT} --crop-rule shift",
+    ZERO_SHOT: None,  # the converted pair as it is: nothing trained
+    "pretrained-head": f"--init {PRETRAINED} --trainable head --epochs 2 --lr 1e-4 --batch-size 16",
+    "pretrained-all": f"--init {PRETRAINED} --trainable all --epochs 1 --lr 1e-5 --batch-size 16",
 }
 
 
@@ -58,23 +68,79 @@ def fmt(value):
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def earlier_result(work, train_args, exclude):
-    """cross_person.json in `work` if it was made with these training flags and exclusions, else None."""
+def protocol_flags(name, args):
+    """cross_person.py's flags for a recipe: its training flags, or the model it scores as it is."""
+    flags = ["--data", args.data, "--folds", str(args.folds), "--skip", str(args.skip)]
+    if name == ZERO_SHOT:
+        return flags + ["--model", PRETRAINED, "--le", os.path.join(os.path.dirname(PRETRAINED), "le.pickle")]
+    return flags
+
+
+def earlier_result(work, name, train_args, args):
+    """cross_person.json in `work` if it was made the same way (flags, exclusions, folds, frames), else None."""
     path = os.path.join(work, "cross_person.json")
     if not os.path.isfile(path):
         return None
     done = json.load(open(path))
-    wanted = None if exclude and exclude.lower() == "none" else os.path.abspath(exclude or DEFAULT_EXCLUDE)
-    if done.get("train_args") != train_args or done.get("exclude") != wanted:
-        return None
-    if "seconds" not in done:  # an older run: from its first gather log's end to its result
-        logs = [os.path.join(work, n) for n in os.listdir(work) if n.startswith("gather_")]
-        done["seconds"] = os.path.getmtime(path) - min(map(os.path.getmtime, logs)) if logs else None
+    wanted_exclude = None if args.exclude and args.exclude.lower() == "none" else os.path.abspath(args.exclude or DEFAULT_EXCLUDE)
+    same = (done.get("train_args") == train_args and done.get("exclude") == wanted_exclude and done.get("dev")
+            and (name == ZERO_SHOT) == bool(done.get("model"))
+            and (name == ZERO_SHOT or (done.get("skip") == args.skip and len(done.get("folds", [])) == args.folds)))
+    return done if same else None
+
+
+def run_recipe(name, seed, args):
+    flags = RECIPES[name]
+    work = os.path.join(args.work, name if args.seeds == [42] else f"{name}_seed{seed}")
+    # seed 42 is train_liveness.py's default: left out, so the flags read as the recipe's
+    train_args = "" if flags is None else (flags if seed == 42 else f"{flags} --seed {seed}".strip())
+    done = earlier_result(work, name, train_args, args) if args.reuse else None
+    if done is None:
+        command = [sys.executable, os.path.join(ROOT, "benchmarks", "cross_person.py"), "--work", work,
+                   *protocol_flags(name, args), *(["--train-args", train_args] if flags is not None else []),
+                   *(["--exclude", args.exclude] if args.exclude else [])]
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        if result.returncode != 0:
+            print(result.stdout[-2000:] + result.stderr[-2000:])
+            return None
+        done = json.load(open(os.path.join(work, "cross_person.json")))
     return done
 
 
-def average(values):
-    return None if None in values else sum(values) / len(values)
+def dev_row(name, runs):
+    dev = [r["dev"] for r in runs]
+    frame = lambda key: sum(d["frame"][key] for d in dev) / len(dev)  # noqa: E731  (mean over seeds)
+    types = sorted(dev[0]["frame"]["apcer_per_type"])
+    per_type = ", ".join(f"{t} {fmt(sum(d['frame']['apcer_per_type'][t] for d in dev) / len(dev))}" for t in types)
+    worst = max((d["worst_person"] for d in dev), key=lambda w: w["error"])
+    longest = max((f["train_seconds"] for r in runs for f in r["folds"]), default=None)
+    flags = RECIPES[name]
+    return (f"| {name} | `{flags if flags is not None else 'no training: ' + PRETRAINED}` | {len(runs)} | "
+            f"{fmt(frame('apcer'))} ({per_type}) | {fmt(frame('bpcer'))} | {fmt(frame('acer'))} | {fmt(frame('auc'))} | "
+            f"{worst['person']} {fmt(worst['error'])} | {sum(r['threshold'] for r in runs) / len(runs):.4f} | "
+            f"{sum(r['seconds'] for r in runs) / len(runs):.0f} | {'n/a' if longest is None else f'{longest:.0f}'} |")
+
+
+def report(name, runs):
+    """The chosen recipe on the test persons: at the dev persons' threshold, and at 0.5 for reference."""
+    print(f"[INFO] {name} on the test persons ({', '.join(runs[0]['test'])}), frame level, "
+          f"threshold chosen on the dev persons ({', '.join(runs[0]['dev'])}):")
+    print("| seed | threshold | faces | APCER (per type) | BPCER | ACER | AUC | EER | worst person | video ACER |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for seed, r in zip(runs_seeds(runs), runs):
+        for key in ("test", "test_at_0.5"):
+            t, f = r[key], r[key]["frame"]
+            types = ", ".join(f"{k} {fmt(v)}" for k, v in f["apcer_per_type"].items())
+            print(f"| {seed} | {t['threshold']:.4f} | {f['count']} | {fmt(f['apcer'])} ({types}) | {fmt(f['bpcer'])} | "
+                  f"{fmt(f['acer'])} | {fmt(f['auc'])} | {fmt(f['eer'])} | {t['worst_person']['person']} "
+                  f"{fmt(t['worst_person']['error'])} | {fmt(t['video']['acer'])} |")
+    print("| person | faces | APCER | BPCER | error | AUC |\n| --- | --- | --- | --- | --- | --- |")
+    for person, p in runs[0]["test"]["persons"].items():
+        print(f"| {person} | {p['faces']} | {fmt(p['apcer'])} | {fmt(p['bpcer'])} | {fmt(p['error'])} | {fmt(p['auc'])} |")
+
+
+def runs_seeds(runs):
+    return [r.get("seed", "") for r in runs]
 
 
 def main():
@@ -82,47 +148,37 @@ def main():
     ap.add_argument("--data", default=DEFAULT_DATA)
     ap.add_argument("--only", nargs="+", choices=list(RECIPES), help="run only these recipes")
     ap.add_argument("--seeds", type=int, nargs="+", default=[42], help="train each recipe once per seed (default: 42)")
+    ap.add_argument("--folds", type=int, default=5, help="cross_person.py --folds (default: 5)")
+    ap.add_argument("--skip", type=int, default=3, help="cross_person.py --skip for training ROIs (default: 3)")
     ap.add_argument("--exclude", default=None,
                     help="frames left out (CSV, or 'none'), passed to cross_person.py (default: its ../shared/data list)")
     ap.add_argument("--work", default=os.path.join(ROOT, "output", "recipes"))
     ap.add_argument("--reuse", action="store_true",
-                    help="take a seed's results from --work where a run with the same flags, seed and exclusions is there")
+                    help="take a recipe's results from --work where a run made the same way is there")
+    ap.add_argument("--report", metavar="NAME", choices=list(RECIPES),
+                    help="print this (chosen) recipe's figures on the test persons, and nothing else")
     args = ap.parse_args()
-    rows = ["| recipe | train_liveness.py flags | seeds | APCER | BPCER | ACER | worst seed's ACER | AUC | "
-            "random-split accuracy | seconds a seed (2 trainings + evaluations) |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for name in args.only or RECIPES:
-        flags = RECIPES[name]
-        print(f"[INFO] recipe {name}: {flags or '(the original)'}", flush=True)
-        means, seconds = [], []
-        for seed in args.seeds:
-            work = os.path.join(args.work, name if args.seeds == [42] else f"{name}_seed{seed}")
-            train_args = f"{flags} --seed {seed}"
-            done = earlier_result(work, train_args, args.exclude) if args.reuse else None
+    names = [args.report] if args.report else (args.only or list(RECIPES))
+    rows = ["| recipe | flags | seeds | dev APCER (per type) | dev BPCER | dev ACER | dev AUC | worst dev person | "
+            "threshold | protocol seconds | longest training (s) |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    started = time.perf_counter()
+    for name in names:
+        print(f"[INFO] recipe {name}: {RECIPES[name] if RECIPES[name] is not None else 'zero-shot ' + PRETRAINED}", flush=True)
+        runs = []
+        for seed in ([42] if name == ZERO_SHOT else args.seeds):
+            done = run_recipe(name, seed, args)
             if done is None:
-                started = time.perf_counter()
-                result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "cross_person.py"),
-                                         "--data", args.data, "--work", work, "--train-args", train_args,
-                                         *(["--exclude", args.exclude] if args.exclude else [])],
-                                        cwd=ROOT, capture_output=True, text=True)
-                if result.returncode != 0:
-                    print(result.stdout[-2000:] + result.stderr[-2000:])
-                    break
-                done = json.load(open(os.path.join(work, "cross_person.json")))
-                done.setdefault("seconds", time.perf_counter() - started)
-            means.append(done["mean"])
-            seconds.append(done.get("seconds"))
-            print(f"[INFO]   seed {seed}: ACER {fmt(means[-1]['acer'])}, AUC {fmt(means[-1]['auc'])}", flush=True)
-        seconds = "n/a" if None in seconds or not seconds else f"{sum(seconds) / len(seconds):.0f}"
-        if len(means) < len(args.seeds):
-            rows.append(f"| {name} | `{flags}` | failed | | | | | | | |")
-            continue
-        mean = {k: average([m[k] for m in means]) for k in means[0]}
-        worst = max((m["acer"] for m in means if m["acer"] is not None), default=None)
-        rows.append(f"| {name} | `{flags or '(none)'}` | {len(means)} | {fmt(mean['apcer'])} | {fmt(mean['bpcer'])} | "
-                    f"{fmt(mean['acer'])} | {fmt(worst)} | {fmt(mean['auc'])} | {fmt(mean['random_split_accuracy'])} | "
-                    f"{seconds} |")
+                break
+            done["seed"] = seed
+            runs.append(done)
+            print(f"[INFO]   seed {seed}: dev ACER {fmt(done['dev']['frame']['acer'])}, "
+                  f"AUC {fmt(done['dev']['frame']['auc'])}", flush=True)
+        if args.report:
+            return report(name, runs) if runs else sys.exit(f"[ERROR] no results for {name}")
+        rows.append(dev_row(name, runs) if runs else f"| {name} | `{RECIPES[name]}` | failed | | | | | | | | |")
         print("\n".join(rows), flush=True)
+    print(f"[INFO] {len(names)} recipes, {time.perf_counter() - started:.0f} s")
     os.makedirs(args.work, exist_ok=True)
     with open(os.path.join(args.work, "recipes.md"), "w") as f:
         f.write("\n".join(rows) + "\n")

@@ -35,7 +35,7 @@ def main():
         work = os.path.join(args.work, args.recipe if args.seeds == [42] else f"{args.recipe}_seed{seed}")
         if not os.path.isdir(work):
             sys.exit(f"[ERROR] no results for recipe {args.recipe}, seed {seed} in {work}: run benchmarks/recipes.py first")
-        folds += [os.path.join(work, name) for name in sorted(os.listdir(work)) if name.startswith("without_")]
+        folds += [os.path.join(work, name) for name in sorted(os.listdir(work)) if "without_" in name]
     print("| `--smooth` | APCER | BPCER | ACER | AUC |")
     print("| --- | --- | --- | --- | --- |")
     for n in args.smooth:

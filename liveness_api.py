@@ -5,7 +5,12 @@
 POST /v1/liveness takes an image as a multipart upload (field `file`) or as JSON
 {"image_base64": "..."} and answers every face found (box, score, decision real / fake /
 not_sure), the threshold and band used, and the model's identity. GET /healthz says the
-process is alive, GET /readyz that the model is loaded; the OpenAPI docs are at /docs.
+process is alive, GET /readyz that the model is loaded, GET /metrics gives Prometheus metrics;
+with --docs the OpenAPI docs are at /docs.
+
+In front of clients: --api-keys FILE (every /v1 request needs a key), --rate-limit N/s (per key),
+--max-pending N (503 past N requests in progress). Every answer carries X-Request-ID, and every
+request leaves one JSON line in the access log on standard output.
 """
 import argparse
 import base64
@@ -13,18 +18,22 @@ import binascii
 import json
 import os
 import sys
+import time
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from liveness.api_keys import ApiKeys, key_from_headers
 from liveness.detector import add_detector_arguments
 from liveness.errors import LivenessError, exit_on_error
 from liveness.metadata import check_threshold
 from liveness.quiet import add_verbose_argument
+from liveness.ratelimit import PendingLimit, RateLimiter, parse_rate
 from liveness.service import ApiError, LivenessService, Settings
+from liveness.telemetry import AccessLog, Metrics, request_id
 
 SETTINGS_ENV = "LIVENESS_API_SETTINGS"
 
@@ -84,22 +93,85 @@ async def image_bytes(request, max_bytes):
     return data
 
 
+KNOWN_PATHS = ("/v1/liveness", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json")
+
+
+def refusal(status, detail, **headers):
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
 def create_app(settings, service=None):
     """The FastAPI app; the model loads at start-up unless a loaded `service` is given."""
-    state = {"service": service}
+    state = {"service": service, "metrics": Metrics(service.identity) if service else None}
+    keys = ApiKeys.load(settings.api_keys) if settings.api_keys else None
+    limiter = RateLimiter(parse_rate(settings.rate_limit)) if settings.rate_limit else None
+    pending = PendingLimit(settings.max_pending)
+    access = AccessLog()
 
     async def lifespan(app):
         if state["service"] is None:
             state["service"] = LivenessService(settings)
+            state["metrics"] = Metrics(state["service"].identity)
         yield
         state["service"].executor.shutdown(wait=False)
 
     app = FastAPI(title="Face liveness", version="1", lifespan=lifespan,
+                  docs_url="/docs" if settings.docs else None, redoc_url=None,
+                  openapi_url="/openapi.json" if settings.docs else None,
                   description="Tells live faces from presentation attacks (photos, replayed videos).")
+
+    def admit(request):
+        """(key name, refusal or None, admitted): the key, then its rate, then room in the queue; no body read yet."""
+        path = request.url.path
+        guarded = path.startswith("/v1/") or (path == "/metrics" and settings.metrics_private)
+        name = "anonymous"
+        if guarded and keys is not None:
+            name = keys.name_of(key_from_headers(request.headers))
+            if name is None:
+                return None, refusal(401, "a valid API key is needed: Authorization: Bearer <key>, or X-API-Key",
+                                     **{"WWW-Authenticate": "Bearer"}), False
+        if not path.startswith("/v1/"):
+            return name, None, False
+        if limiter is not None:
+            client = name if keys is not None else (request.client.host if request.client else "unknown")
+            allowed, wait = limiter.allow(client)
+            if not allowed:
+                return name, refusal(429, f"over the rate limit of {settings.rate_limit}", **{"Retry-After": str(wait)}), False
+        if not pending.enter():
+            return name, refusal(503, "too many requests in progress; try again shortly", **{"Retry-After": "1"}), False
+        return name, None, True
+
+    @app.middleware("http")
+    async def guard_and_account(request, call_next):
+        rid, started = request_id(request.headers), time.perf_counter()
+        name, response, admitted = admit(request)
+        request.state.key_name = name
+        try:
+            if response is None:
+                response = await call_next(request)
+        finally:
+            if admitted:
+                pending.leave()
+        seconds = time.perf_counter() - started
+        response.headers["X-Request-ID"] = rid
+        path = request.url.path if request.url.path in KNOWN_PATHS else "other"
+        decision, faces = getattr(request.state, "decision", None), getattr(request.state, "faces", None)
+        access.write(rid, name, request.method, path, response.status_code, seconds, decision, faces)
+        if state["metrics"] is not None:
+            state["metrics"].observe(path, response.status_code, seconds, decision, faces)
+        return response
 
     @app.exception_handler(ApiError)
     async def api_error(request, error):
         return JSONResponse({"detail": error.detail}, status_code=error.status)
+
+    @app.get("/metrics")
+    async def metrics():
+        """Prometheus metrics: requests by status, latency, decisions, faces per image, the model's SHA-256."""
+        if state["metrics"] is None:
+            return JSONResponse({"status": "loading"}, status_code=503)
+        body, content_type = state["metrics"].exposition()
+        return Response(body, media_type=content_type)
 
     @app.get("/healthz")
     async def healthz():
@@ -122,7 +194,9 @@ def create_app(settings, service=None):
         data = await image_bytes(request, service.max_bytes)
         if not data:
             raise ApiError(422, "empty image")
-        return await service.score(data)
+        answer = await service.score(data, key_name=request.state.key_name)
+        request.state.decision, request.state.faces = answer["decision"], len(answer["faces"])
+        return answer
 
     return app
 
@@ -163,6 +237,7 @@ def start_local(model, le, *flags, timeout=180):
             raise LivenessError(f"the service exited at start-up: {lines[-1] if lines else 'no output'}")
         try:
             if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                process.log = log  # the service's output (its access log), for whoever started it
                 return process, url
         except httpx.HTTPError:
             time.sleep(0.3)
@@ -188,6 +263,15 @@ def parse_args():
     ap.add_argument("--publish-max-mb", type=float, default=1024.0, help="stop saving (not serving) past this size")
     ap.add_argument("--max-upload-mb", type=float, default=10.0, help="larger uploads get 413")
     ap.add_argument("--max-megapixels", type=float, default=40.0, help="larger images get 413, before decoding")
+    ap.add_argument("--api-keys", metavar="FILE", default=None,
+                    help="accepted keys, one a line ('sha256:<hex> [name]' or '<key> [name]'); every /v1 request "
+                         "then needs one (make one with: python -m liveness.api_keys NAME)")
+    ap.add_argument("--rate-limit", metavar="N/s", default=None, help="per key (or per client address without keys): "
+                    "past it 429 with Retry-After, before the body is read")
+    ap.add_argument("--max-pending", type=int, default=8,
+                    help="requests in progress at most, per process; past it 503 with Retry-After (0: no cap)")
+    ap.add_argument("--docs", action="store_true", help="serve the OpenAPI docs at /docs")
+    ap.add_argument("--metrics-private", action="store_true", help="/metrics needs an API key too")
     add_verbose_argument(ap)
     args = ap.parse_args()
     if args.threshold is not None:
@@ -198,6 +282,14 @@ def parse_args():
         raise LivenessError("--workers and --threads must be 1 or more, --port in 1..65535")
     if min(args.max_upload_mb, args.max_megapixels, args.publish_max_mb) <= 0:
         raise LivenessError("--max-upload-mb, --max-megapixels and --publish-max-mb must be above 0")
+    if args.rate_limit is not None:
+        parse_rate(args.rate_limit)
+    if args.max_pending < 0:
+        raise LivenessError("--max-pending must be 0 (no cap) or more")
+    if args.metrics_private and args.api_keys is None:
+        raise LivenessError("--metrics-private puts /metrics behind the API keys: give --api-keys FILE too")
+    if args.api_keys is not None:
+        ApiKeys.load(args.api_keys)  # a bad file fails here, in one line
     return args
 
 
@@ -209,12 +301,19 @@ def main():
                         threshold=args.threshold, band=tuple(args.band) if args.band else None,
                         bona_fide=args.bona_fide, publish=args.publish, publish_max_mb=args.publish_max_mb,
                         max_upload_mb=args.max_upload_mb, max_megapixels=args.max_megapixels, threads=args.threads,
-                        verbose=args.verbose)
+                        verbose=args.verbose, api_keys=args.api_keys, rate_limit=args.rate_limit,
+                        max_pending=args.max_pending, docs=args.docs, metrics_private=args.metrics_private)
     print("[INFO] loading liveness model...")
     service = LivenessService(settings)  # bad input fails here, in one line, before the server starts
     print(f"[INFO] model {service.identity['file']} sha256 {service.identity['sha256'][:12]}, "
           f"threshold {service.threshold:.4f} ({service.threshold_source})")
-    print(f"[INFO] serving on http://{args.host}:{args.port} (docs at /docs), {args.workers} worker(s)")
+    if args.api_keys is None:
+        print(f"[WARNING] no --api-keys: the service answers anyone who can reach port {args.port}", flush=True)
+    else:
+        print(f"[INFO] API keys: {len(ApiKeys.load(args.api_keys).entries)} from {args.api_keys}"
+              f"{f'; rate limit {args.rate_limit} per key' if args.rate_limit else ''}", flush=True)
+    print(f"[INFO] serving on http://{args.host}:{args.port}{' (docs at /docs)' if args.docs else ''}, "
+          f"{args.workers} worker(s), at most {args.max_pending or 'unlimited'} requests in progress each", flush=True)
     if args.workers == 1:
         uvicorn.run(create_app(settings, service), host=args.host, port=args.port, log_level="warning")
     else:

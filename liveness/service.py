@@ -53,6 +53,11 @@ class Settings:
     max_megapixels: float = 40.0
     threads: int = 2
     verbose: bool = False
+    api_keys: str = None
+    rate_limit: str = None
+    max_pending: int = 8
+    docs: bool = False
+    metrics_private: bool = False
 
 
 def file_sha256(path):
@@ -134,7 +139,7 @@ class RoiBatcher:
 class Publisher:
     """Files each scored image under DIR/<decision>/ with a row in DIR/metadata.csv, up to a size cap."""
 
-    COLUMNS = ["time", "file", "faces", "scores", "decision", "model_sha256"]
+    COLUMNS = ["time", "file", "faces", "scores", "decision", "model_sha256", "key"]
 
     def __init__(self, folder, max_bytes):
         self.folder, self.max_bytes = folder, max_bytes
@@ -144,7 +149,7 @@ class Publisher:
         self.full_reported = False
         self.metadata = os.path.join(folder, "metadata.csv")
 
-    def save(self, data, extension, faces, decision, model_sha256):
+    def save(self, data, extension, faces, decision, model_sha256, key_name="anonymous"):
         """Save one image; returns its path, or None once the cap is reached."""
         with self.lock:
             if self.used + len(data) > self.max_bytes:
@@ -164,7 +169,7 @@ class Publisher:
         os.replace(tmp, path)
         row = io.StringIO()
         csv.writer(row).writerow([now.isoformat(), os.path.join(decision, name), len(faces),
-                                  ";".join(f"{f['score']:.6f}" for f in faces), decision, model_sha256])
+                                  ";".join(f"{f['score']:.6f}" for f in faces), decision, model_sha256, key_name])
         with self.lock:
             new = not os.path.isfile(self.metadata)
             with open(self.metadata, "a", newline="") as f:
@@ -219,8 +224,8 @@ class LivenessService:
         rois = [self.classifier.crop(image, box) for box, _ in faces]
         return image.shape, extension, faces, rois
 
-    async def score(self, data):
-        """The JSON answer for one encoded image."""
+    async def score(self, data, key_name="anonymous"):
+        """The JSON answer for one encoded image; `key_name` (never the key) is what the publish folder records."""
         loop = asyncio.get_running_loop()
         shape, extension, faces, rois = await loop.run_in_executor(self.executor, self._decode_and_detect, data)
         probabilities = await self.batcher.score(rois)
@@ -236,5 +241,5 @@ class LivenessService:
                   "model": self.identity}
         if self.publisher is not None:
             await loop.run_in_executor(self.executor, self.publisher.save, data, extension, answer_faces, decision,
-                                       self.identity["sha256"])
+                                       self.identity["sha256"], key_name)
         return answer

@@ -114,11 +114,21 @@ def test_concurrent_requests_batched_together_score_as_alone(service, images):
         np.testing.assert_allclose([f["score"] for f in got], [f["score"] for f in want], rtol=1e-5, atol=1e-6)
 
 
-def test_health_readiness_and_docs(service):
+def test_health_and_readiness_answer_and_the_docs_stay_closed_without_the_flag(service):
     assert httpx.get(f"{service['url']}/healthz").json() == {"status": "ok"}
     assert httpx.get(f"{service['url']}/readyz").json()["status"] == "ready"
-    assert httpx.get(f"{service['url']}/docs").status_code == 200
-    spec = httpx.get(f"{service['url']}/openapi.json").json()
+    assert httpx.get(f"{service['url']}/docs").status_code == 404
+    assert httpx.get(f"{service['url']}/openapi.json").status_code == 404
+
+
+def test_the_docs_describe_both_body_forms_with_the_flag(trained):
+    process, url = start_server(trained, "--docs")
+    try:
+        assert httpx.get(f"{url}/docs").status_code == 200
+        spec = httpx.get(f"{url}/openapi.json").json()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
     body = spec["paths"]["/v1/liveness"]["post"]["requestBody"]["content"]
     assert set(body) == {"multipart/form-data", "application/json"}
 

@@ -8,6 +8,15 @@ Starts liveness_api.py on a free 127.0.0.1 port, sends --requests POSTs of 640x4
 --malformed of them broken (random bytes, truncated JPEG, bad base64, wrong content type, JSON
 without the image), then prints requests per second and p50/p99 latency. It fails if any answer
 is a 5xx or a malformed body is not answered 4xx.
+
+    python benchmarks/load_api.py --flood 64
+
+--flood N instead measures the service behind its guards (an API key, --rate-limit, --max-pending):
+first --reference requests one at a time (the unloaded latency), then N clients sending valid
+images back to back for --flood-seconds, ignoring Retry-After as a flood does. It fails unless
+the service answers only 200, 429 and 503, is still healthy after, and the p99 latency of the
+admitted (200) requests stays within 2x the unloaded p99. The clients run at a lower CPU
+priority than the service: on 2 shared cores they would otherwise measure their own load.
 """
 import argparse
 import asyncio
@@ -41,6 +50,11 @@ def parse_args():
     ap.add_argument("--time-limit", type=float, default=300.0, help="stop sending after this many seconds")
     ap.add_argument("--workers", type=int, default=1, help="service processes")
     ap.add_argument("--threads", type=int, default=2, help="scoring threads per service process")
+    ap.add_argument("--flood", type=int, default=0, metavar="N", help="flood at concurrency N instead (see above)")
+    ap.add_argument("--flood-seconds", type=float, default=30.0)
+    ap.add_argument("--reference", type=int, default=100, help="unloaded requests, one at a time, before the flood")
+    ap.add_argument("--max-pending", type=int, default=None, help="the service's --max-pending (default: its own)")
+    ap.add_argument("--rate-limit", default="1000/s", help="the service's --rate-limit for the flood's key")
     args = ap.parse_args()
     if not os.path.isfile(args.model):
         raise LivenessError(f"model not found: {args.model} (run bash run_sample.sh, or pass --model and --le)")
@@ -94,9 +108,90 @@ async def send_all(url, bodies, concurrency, time_limit):
     return results, time.perf_counter() - started
 
 
+async def flood(url, faces, concurrency, seconds, headers):
+    """(status, seconds) of every request of `concurrency` clients sending back to back for `seconds`."""
+    results, started = [], time.perf_counter()
+
+    async def client_loop(client, i):
+        n = i
+        while time.perf_counter() - started < seconds:
+            t0 = time.perf_counter()
+            try:
+                status = (await client.post(f"{url}/v1/liveness", headers=headers,
+                                            files={"file": ("face.jpg", faces[n % len(faces)])})).status_code
+            except httpx.HTTPError:
+                status = 0
+            results.append((status, time.perf_counter() - t0))
+            n += concurrency
+
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=concurrency)) as client:
+        await asyncio.gather(*(client_loop(client, i) for i in range(concurrency)))
+    return results
+
+
+def flood_test(args):
+    import tempfile
+
+    from liveness.api_keys import digest
+
+    key = "flood-benchmark-key-" + os.urandom(8).hex()
+    keys = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
+    keys.write(f"sha256:{digest(key).hex()} flood\n")
+    keys.close()
+    flags = ["--workers", args.workers, "--threads", args.threads, "--api-keys", keys.name, "--rate-limit", args.rate_limit]
+    if args.max_pending is not None:
+        flags += ["--max-pending", args.max_pending]
+    faces = [cv2.imencode(".jpg", f)[1].tobytes() for f in (*real_frames(10, (640, 480)), *replay_frames(10, (640, 480)))]
+    headers = {"authorization": f"Bearer {key}"}
+    print(f"[INFO] starting the service ({' '.join(map(str, flags[:4]))}, --rate-limit {args.rate_limit}, "
+          f"--max-pending {args.max_pending if args.max_pending is not None else 'default'})...")
+    process, url = start_local(args.model, args.le, *flags)
+    try:
+        os.nice(10)  # from here on the clients yield the CPU to the service they measure
+        unloaded = asyncio.run(send_reference(url, faces, args.reference, headers))
+        print(f"[INFO] flood: {args.flood} clients for {args.flood_seconds:.0f} s...")
+        flooded = asyncio.run(flood(url, faces, args.flood, args.flood_seconds, headers))
+        healthy = httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        os.remove(keys.name)
+    reference = np.array([t for s, t in unloaded if s == 200]) * 1000
+    statuses = np.array([s for s, _ in flooded])
+    admitted = np.array([t for s, t in flooded if s == 200]) * 1000
+    counts = {int(s): int(np.sum(statuses == s)) for s in np.unique(statuses)}
+    p99_ref, p99_admitted = np.percentile(reference, 99), np.percentile(admitted, 99) if len(admitted) else float("inf")
+    print(f"[INFO] unloaded ({len(reference)} requests, one at a time): p50 {np.percentile(reference, 50):.0f} ms, "
+          f"p99 {p99_ref:.0f} ms")
+    print(f"[INFO] flood ({len(flooded)} requests, {len(flooded) / args.flood_seconds:.0f} a second): answers {counts}; "
+          f"admitted {len(admitted)} ({len(admitted) / args.flood_seconds:.1f} a second): "
+          f"p50 {np.percentile(admitted, 50):.0f} ms, p99 {p99_admitted:.0f} ms")
+    checks = [("only 200, 429 and 503 answered", set(counts) <= {200, 429, 503}, str(sorted(counts))),
+              ("still healthy after the flood", healthy, "/healthz 200" if healthy else "/healthz failed"),
+              ("admitted p99 within 2x the unloaded p99", p99_admitted <= 2 * p99_ref,
+               f"{p99_admitted:.0f} ms vs 2 x {p99_ref:.0f} ms ({p99_admitted / p99_ref:.2f}x)")]
+    for name, ok, detail in checks:
+        print(f"[{'PASS' if ok else 'FAIL'}] {name}: {detail}")
+    if not all(ok for _, ok, _ in checks):
+        raise LivenessError("the flood test failed")
+
+
+async def send_reference(url, faces, count, headers):
+    results = []
+    async with httpx.AsyncClient(timeout=60) as client:
+        for i in range(count):
+            t0 = time.perf_counter()
+            status = (await client.post(f"{url}/v1/liveness", headers=headers,
+                                        files={"file": ("face.jpg", faces[i % len(faces)])})).status_code
+            results.append((status, time.perf_counter() - t0))
+    return results
+
+
 @exit_on_error
 def main():
     args = parse_args()
+    if args.flood:
+        return flood_test(args)
     bodies = request_bodies(args.requests, args.malformed)
     print(f"[INFO] starting the service ({args.workers} worker(s), {args.threads} threads)...")
     process, url = start_service(args)

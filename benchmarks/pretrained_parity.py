@@ -16,7 +16,6 @@ import os
 import sys
 import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
@@ -26,6 +25,7 @@ import numpy as np  # noqa: E402
 from liveness.crops import Crop  # noqa: E402
 from liveness.errors import exit_on_error  # noqa: E402
 from liveness.media import read_frames  # noqa: E402
+from liveness.quiet import import_tensorflow  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
 
@@ -58,6 +58,7 @@ def main():
     ap.add_argument("--pretrained", default=os.path.join(SHARED, "pretrained"), help="folder with the .pth files and parity.npz")
     ap.add_argument("--videos", default=os.path.join(SHARED, "videos"))
     args = ap.parse_args()
+    import_tensorflow()
 
     from liveness.model_io import load_classifier
     from liveness.pretrained import NETWORKS, build_pair, local_copy, save_pretrained

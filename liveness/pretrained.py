@@ -20,10 +20,8 @@ import tempfile
 import urllib.error
 import urllib.request
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-from liveness.errors import LivenessError, exit_on_error  # noqa: E402
-from liveness.quiet import add_verbose_argument, import_tensorflow  # noqa: E402
+from liveness.errors import LivenessError, exit_on_error
+from liveness.quiet import add_verbose_argument, import_tensorflow
 
 HOME = "https://github.com/minivision-ai/Silent-Face-Anti-Spoofing"
 RAW = "https://raw.githubusercontent.com/minivision-ai/Silent-Face-Anti-Spoofing/master/resources/anti_spoof_models/"

@@ -12,7 +12,6 @@ beside it. The original's three classes become two: real = its class 1,
 fake = its classes 0 and 2.
 """
 import argparse
-import hashlib
 import os
 import shutil
 import sys
@@ -20,6 +19,7 @@ import tempfile
 import urllib.error
 import urllib.request
 
+from liveness.digests import file_sha256
 from liveness.errors import LivenessError, exit_on_error
 from liveness.quiet import add_verbose_argument, import_tensorflow
 
@@ -48,17 +48,9 @@ def parse_args(argv=None):
     return ap.parse_args(argv)
 
 
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def verified(path, expected):
     """`path` if its SHA-256 is `expected`; a one-line refusal otherwise."""
-    actual = sha256_of(path)
+    actual = file_sha256(path)
     if actual != expected:
         raise LivenessError(f"{path} has SHA-256 {actual}, not the published {expected}: refusing it")
     return path
@@ -73,7 +65,7 @@ def offline_hint():
 def download(name, expected, cache, timeout):
     """The published file in `cache`, downloaded unless a verified copy is there already."""
     target = os.path.join(cache, name)
-    if os.path.isfile(target) and sha256_of(target) == expected:
+    if os.path.isfile(target) and file_sha256(target) == expected:
         print(f"[INFO] {name}: verified copy in {cache}")
         return target
     os.makedirs(cache, exist_ok=True)

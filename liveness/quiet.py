@@ -34,15 +34,15 @@ def import_tensorflow(verbose=False):
     """Import TensorFlow and Keras once, silently unless `verbose`."""
     if verbose:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    else:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with contextlib.nullcontext() if verbose else _stderr_silenced():
         import keras  # noqa: F401
-        import tensorflow  # noqa: F401
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _stderr_silenced():
         import tensorflow as tf
-        import keras  # noqa: F401
 
         tf.constant(0.0) + 1.0  # the first op starts the runtime, which has its own start-up lines
+    if verbose:
+        return
     import absl.logging
 
     absl.logging.set_verbosity(absl.logging.ERROR)

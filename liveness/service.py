@@ -9,7 +9,6 @@ import asyncio
 import concurrent.futures
 import csv
 import datetime
-import hashlib
 import io
 import os
 import threading
@@ -22,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from liveness.detector import create_detector
+from liveness.digests import file_sha256
 from liveness.metadata import read_metadata
 from liveness.metrics import FAKE, NOT_SURE, REAL, decide
 from liveness.quiet import import_tensorflow
@@ -58,14 +58,6 @@ class Settings:
     max_pending: int = 8
     docs: bool = False
     metrics_private: bool = False
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def decode_image(data, max_pixels):

@@ -175,8 +175,9 @@ def plot_roc_det(path, scores, labels, bona_fide):
     from sklearn.metrics import roc_curve
 
     fig, (roc, det) = plt.subplots(1, 2, figsize=(11, 4.8))
-    attack_types = sorted(set(labels.tolist()) - {bona_fide})
     bona = labels == bona_fide
+    # curves need both live faces and attacks; a one-class set gets the empty axes
+    attack_types = sorted(set(labels.tolist()) - {bona_fide}) if bona.any() else []
     for kind in attack_types:
         keep = bona | (labels == kind)
         apcer, tpr, _ = roc_curve(bona[keep], scores[keep])
@@ -187,7 +188,8 @@ def plot_roc_det(path, scores, labels, bona_fide):
     det.set(xscale="log", yscale="log", xlabel="APCER", ylabel="BPCER", title="DET")
     for ax in (roc, det):
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(loc="best")
+        if attack_types:
+            ax.legend(loc="best")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp)

@@ -12,15 +12,15 @@ from liveness.media import list_images
 from liveness.recrop import recrop
 
 
-def class_folders(folder, lister=list_images):
-    """{class name: folder} for the subfolders of `folder` holding files `lister` finds; at least two."""
+def class_folders(folder, lister=list_images, minimum=2):
+    """{class name: folder} for the subfolders of `folder` holding files `lister` finds; at least `minimum`."""
     if not os.path.isdir(folder):
         raise LivenessError(f"dataset folder not found: {folder}")
     classes = {name: os.path.join(folder, name) for name in sorted(os.listdir(folder))
                if os.path.isdir(os.path.join(folder, name)) and lister(os.path.join(folder, name))}
     if not classes:
         raise LivenessError(f"{folder} has no class subfolders with files to use (expected {folder}/real, {folder}/fake, ...)")
-    if len(classes) < 2:
+    if len(classes) < minimum:
         raise LivenessError(f"{folder} has only one class ({next(iter(classes))}); liveness needs two or more")
     return classes
 

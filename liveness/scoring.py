@@ -71,8 +71,9 @@ def _face_of_image(path, label, detector, detect, origin, classifier, recropped)
 
 def score_folder(folder, classifier, bona_fide, detector=None, detect=False, skip=1, keep_rois=False):
     """(rows, counts) for every face in a labelled folder; counts: no_face, skipped images."""
-    classes = class_folders(folder, list_media)
-    if bona_fide not in classes:
+    # one class is enough to evaluate: a person with only live faces gives BPCER, one with only attacks APCER
+    classes = class_folders(folder, list_media, minimum=1)
+    if bona_fide not in classes and len(classes) > 1:
         raise LivenessError(f"{folder} has no '{bona_fide}' class folder (the bona fide class; see --bona-fide)")
     if bona_fide not in classifier.classes:
         raise LivenessError(f"the model has no '{bona_fide}' class (its classes: {', '.join(classifier.classes)})")

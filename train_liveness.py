@@ -78,12 +78,17 @@ def parse_args():
                          "random weights; its crop and input size are kept, its BatchNorm statistics frozen")
     ap.add_argument("--trainable", choices=("all", "head"), default="all",
                     help="with --init: train every layer, or only the classifier head (each network's last Dense layers)")
+    ap.add_argument("--pull", type=float, default=0.0, metavar="STRENGTH",
+                    help="with --init: add STRENGTH x the squared distance of the weights from the pretrained ones "
+                         "to the loss (L2-SP), so fine-tuning keeps what the network knew")
     add_verbose_argument(ap)
     args = ap.parse_args()
     apply_recipe(args, args.recipe, explicit_destinations(ap, sys.argv[1:]))
     if args.init is not None and not os.path.isfile(args.init):
         hint = " (make it with: python -m liveness.pretrained)" if args.recipe == "pretrained" else ""
         raise LivenessError(f"--init model not found: {args.init}{hint}")
+    if args.pull < 0 or (args.pull > 0 and args.init is None):
+        raise LivenessError("--pull needs --init and a strength of 0 or more")
     if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0 or args.ensemble < 1:
         raise LivenessError("--epochs, --batch-size and --ensemble must be 1 or more, --lr above 0")
     if not 1.0 <= args.crop_scale <= 4.0 or not 16 <= args.size <= 256:
@@ -185,9 +190,35 @@ def starting_point(args):
     return crop, (width, height), init
 
 
-def fine_tunable(model, classes, lr, epochs, trainable, steps_per_execution):
+def pulled_to_start(model, strength):
+    """`model` wrapped so that its loss adds `strength` times the squared distance of its trainable weights
+    from where they started (L2-SP): fine-tuning may move the pretrained weights, at a price."""
+    import keras
+    from keras import ops
+
+    class PulledToStart(keras.Model):
+        def __init__(self, inner):
+            super().__init__(name=f"{inner.name}_pulled")
+            self.inner = inner
+            self.start = [ops.convert_to_tensor(w.numpy()) for w in inner.trainable_weights]
+
+        def call(self, inputs, training=False):
+            return self.inner(inputs, training=training)
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+            loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+            distance = sum(ops.sum(ops.square(w - w0)) for w, w0 in zip(self.inner.trainable_weights, self.start))
+            return loss + strength * distance
+
+    wrapper = PulledToStart(model)
+    wrapper(ops.zeros((1, *model.input_shape[1:])))  # built before compiling
+    return wrapper
+
+
+def fine_tunable(model, classes, lr, epochs, trainable, steps_per_execution, pull=0.0):
     """`model` compiled for fine-tuning: BatchNorm frozen (its statistics come from far more faces than
-    ours), and with trainable="head" only the last Dense layers of each network learn."""
+    ours), and with trainable="head" only the last Dense layers of each network learn. With `pull`, the
+    model to fit is a wrapper whose loss holds the weights near the pretrained ones."""
     import keras
     from keras import layers
 
@@ -204,11 +235,12 @@ def fine_tunable(model, classes, lr, epochs, trainable, steps_per_execution):
             layer.trainable = False
         elif trainable == "head" and not getattr(layer, "layers", None):
             layer.trainable = layer.name in HEAD_LAYERS and isinstance(layer, layers.Dense)
+    fitted = pulled_to_start(model, pull) if pull > 0 else model
     decay = keras.optimizers.schedules.InverseTimeDecay(lr, decay_steps=1, decay_rate=lr / epochs)
     loss = "binary_crossentropy" if classes == 2 else "categorical_crossentropy"
-    model.compile(loss=loss, optimizer=keras.optimizers.Adam(learning_rate=decay), metrics=["accuracy"],
-                  steps_per_execution=steps_per_execution, jit_compile=False)
-    return model
+    fitted.compile(loss=loss, optimizer=keras.optimizers.Adam(learning_rate=decay), metrics=["accuracy"],
+                   steps_per_execution=steps_per_execution, jit_compile=False)
+    return fitted
 
 
 def add_synthetic_replays(trainX, trainY, train_paths, le, crop, size, args):
@@ -317,14 +349,15 @@ def main():
         print("[INFO] compiling model..." if args.ensemble == 1 else
               f"[INFO] compiling model {i + 1} of {args.ensemble} (seed {args.seed + i})...")
         steps = len(trainX) // args.batch_size
-        if init is not None:
-            model = fine_tunable(init, len(le.classes_), args.lr, args.epochs, args.trainable, steps)
+        if init is not None:  # with --pull the fitted model is a wrapper that trains init's own weights
+            fitted, model = fine_tunable(init, len(le.classes_), args.lr, args.epochs, args.trainable, steps,
+                                         args.pull), init
         else:
-            model = build_model(len(le.classes_), args.lr, args.epochs, steps_per_execution=steps, size=size,
-                                arch=args.arch, name=None if args.ensemble == 1 else f"member_{i}",
-                                standardize=args.standardize)
+            fitted = model = build_model(len(le.classes_), args.lr, args.epochs, steps_per_execution=steps, size=size,
+                                         arch=args.arch, name=None if args.ensemble == 1 else f"member_{i}",
+                                         standardize=args.standardize)
         print(f"[INFO] training network for {args.epochs} epochs...")
-        H = fit(model, trainX, trainY, testX, testY, args.batch_size, args.epochs, args.seed + i,
+        H = fit(fitted, trainX, trainY, testX, testY, args.batch_size, args.epochs, args.seed + i,
                 verbose=1 if sys.stdout.isatty() else 2, strength=args.augment, class_weight=class_weight)
         members.append(model)
         histories.append(H.history)
@@ -347,7 +380,7 @@ def main():
                     **crop.metadata(), size=size[0], standardize=args.standardize,
                     arch=read_metadata(args.init).get("arch", "unknown") if init is not None else args.arch,
                     init=os.path.abspath(args.init) if init is not None else None,
-                    trainable=args.trainable if init is not None else "all",
+                    trainable=args.trainable if init is not None else "all", pull=args.pull,
                     **({k: v for k, v in read_metadata(args.init).items() if k in ("origin", "license", "class_map")}
                        if init is not None else {}),
                     ensemble=args.ensemble,

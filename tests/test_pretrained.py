@@ -301,3 +301,19 @@ def test_fine_tuning_refuses_options_that_would_rebuild_the_network(converted, g
                         "--init", converted["model"], "--arch", "mobile")
     assert_one_line_error(result, "--init")
     assert not (tmp_path / "m.keras").exists()
+
+
+def test_a_pull_toward_the_pretrained_weights_keeps_them_nearer(converted, gathered, tmp_path):
+    from liveness.model_io import load_model
+
+    def distance(flags, name):
+        out = tmp_path / f"{name}.keras"
+        result = run_script("train_liveness.py", "-d", gathered, "-m", out, "-l", tmp_path / "le.pickle",
+                            "-p", tmp_path / "plot.png", "--init", converted["model"], "--trainable", "head",
+                            "--epochs", 2, "--batch-size", 4, "--lr", 1e-2, "--seed", 3, *flags)
+        assert result.returncode == 0, result.stderr
+        start, tuned = load_model(converted["model"]), load_model(str(out))
+        return sum(float(np.sum((a - b) ** 2)) for a, b in zip(start.get_weights(), tuned.get_weights()))
+
+    free, pulled = distance([], "free"), distance(["--pull", 10.0], "pulled")
+    assert 0 < pulled < free

@@ -303,17 +303,31 @@ def test_fine_tuning_refuses_options_that_would_rebuild_the_network(converted, g
     assert not (tmp_path / "m.keras").exists()
 
 
-def test_a_pull_toward_the_pretrained_weights_keeps_them_nearer(converted, gathered, tmp_path):
-    from liveness.model_io import load_model
+def test_the_pull_adds_its_strength_times_the_squared_distance_from_the_start():
+    import keras
 
-    def distance(flags, name):
-        out = tmp_path / f"{name}.keras"
-        result = run_script("train_liveness.py", "-d", gathered, "-m", out, "-l", tmp_path / "le.pickle",
-                            "-p", tmp_path / "plot.png", "--init", converted["model"], "--trainable", "head",
-                            "--epochs", 2, "--batch-size", 4, "--lr", 1e-2, "--seed", 3, *flags)
-        assert result.returncode == 0, result.stderr
-        start, tuned = load_model(converted["model"]), load_model(str(out))
-        return sum(float(np.sum((a - b) ** 2)) for a, b in zip(start.get_weights(), tuned.get_weights()))
+    from train_liveness import pulled_to_start
 
-    free, pulled = distance([], "free"), distance(["--pull", 10.0], "pulled")
-    assert 0 < pulled < free
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    wrapper = pulled_to_start(model, strength=0.5)
+    wrapper.compile(loss="binary_crossentropy")
+    x, y = np.ones((4, 3), "float32"), np.array([[1.0, 0.0]] * 4, "float32")
+    at_start = float(wrapper.compute_loss(x=x, y=y, y_pred=wrapper(x)))
+    base = float(keras.losses.binary_crossentropy(y, model(x)).numpy().mean())
+    assert abs(at_start - base) < 1e-6  # no distance yet
+    kernel, bias = model.get_weights()
+    model.set_weights([kernel + 0.1, bias - 0.2])  # moved: squared distance 6 x 0.01 + 2 x 0.04 = 0.14
+    moved = float(wrapper.compute_loss(x=x, y=y, y_pred=wrapper(x)))
+    base = float(keras.losses.binary_crossentropy(y, model(x)).numpy().mean())
+    assert abs(moved - (base + 0.5 * 0.14)) < 1e-5
+
+
+def test_fine_tuning_with_a_pull_trains_and_records_it(converted, gathered, tmp_path):
+    from liveness.metadata import read_metadata
+
+    out = tmp_path / "pulled.keras"
+    result = run_script("train_liveness.py", "-d", gathered, "-m", out, "-l", tmp_path / "le.pickle", "-p", tmp_path / "plot.png",
+                        "--init", converted["model"], "--epochs", 1, "--batch-size", 4, "--pull", 0.1)
+    assert result.returncode == 0, result.stderr
+    metadata = read_metadata(str(out))
+    assert metadata["pull"] == 0.1 and metadata["trainable"] == "all" and metadata["crop_rule"] == "shift"

@@ -23,7 +23,7 @@ import time
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.datastructures import UploadFile
+from starlette.datastructures import MutableHeaders, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from liveness.api_keys import ApiKeys, key_from_headers
@@ -93,6 +93,39 @@ async def image_bytes(request, max_bytes):
     return data
 
 
+class GuardAndAccount:
+    """Plain ASGI middleware: refuses before the body is read, stamps X-Request-ID, logs and counts every answer.
+
+    Written against ASGI rather than with @app.middleware: under a flood the service answers hundreds of
+    refusals a second, and Starlette's BaseHTTPMiddleware costs a task group and two streams for each.
+    """
+
+    def __init__(self, app, admit, release, account):
+        self.app, self.admit, self.release, self.account = app, admit, release, account
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        request = Request(scope)
+        rid, started = request_id(request.headers), time.perf_counter()
+        name, refused, admitted = self.admit(request)
+        scope.setdefault("state", {})["key_name"] = name
+        status = {"code": 500}
+
+        async def stamped(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                MutableHeaders(scope=message).append("X-Request-ID", rid)
+            await send(message)
+
+        try:
+            await (refused or self.app)(scope, receive, stamped)
+        finally:
+            if admitted:
+                self.release()
+            self.account(request, rid, name, status["code"], time.perf_counter() - started)
+
+
 KNOWN_PATHS = ("/v1/liveness", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json")
 
 
@@ -141,25 +174,14 @@ def create_app(settings, service=None):
             return name, refusal(503, "too many requests in progress; try again shortly", **{"Retry-After": "1"}), False
         return name, None, True
 
-    @app.middleware("http")
-    async def guard_and_account(request, call_next):
-        rid, started = request_id(request.headers), time.perf_counter()
-        name, response, admitted = admit(request)
-        request.state.key_name = name
-        try:
-            if response is None:
-                response = await call_next(request)
-        finally:
-            if admitted:
-                pending.leave()
-        seconds = time.perf_counter() - started
-        response.headers["X-Request-ID"] = rid
+    def account(request, rid, name, status, seconds):
         path = request.url.path if request.url.path in KNOWN_PATHS else "other"
-        decision, faces = getattr(request.state, "decision", None), getattr(request.state, "faces", None)
-        access.write(rid, name, request.method, path, response.status_code, seconds, decision, faces)
+        decision, faces = request.scope["state"].get("decision"), request.scope["state"].get("faces")
+        access.write(rid, name, request.method, path, status, seconds, decision, faces)
         if state["metrics"] is not None:
-            state["metrics"].observe(path, response.status_code, seconds, decision, faces)
-        return response
+            state["metrics"].observe(path, status, seconds, decision, faces)
+
+    app.add_middleware(GuardAndAccount, admit=admit, release=pending.leave, account=account)
 
     @app.exception_handler(ApiError)
     async def api_error(request, error):
@@ -194,8 +216,8 @@ def create_app(settings, service=None):
         data = await image_bytes(request, service.max_bytes)
         if not data:
             raise ApiError(422, "empty image")
-        answer = await service.score(data, key_name=request.state.key_name)
-        request.state.decision, request.state.faces = answer["decision"], len(answer["faces"])
+        answer = await service.score(data, key_name=request.scope["state"]["key_name"])
+        request.scope["state"].update(decision=answer["decision"], faces=len(answer["faces"]))
         return answer
 
     return app

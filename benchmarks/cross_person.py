@@ -285,7 +285,7 @@ def main():
            f"{max(f['train_seconds'] for f in folds):.0f} s)" if folds else ""))
     test_frame = results["test"]["frame"]
     json_out = {"model": os.path.abspath(args.model) if args.model else None, "train_args": args.train_args,
-                "skip": args.skip, "eval_skip": args.eval_skip, "dev": dev, "test": test,
+                "skip": args.skip, "eval_skip": args.eval_skip, "dev_persons": dev, "test_persons": test,
                 "threshold": threshold, "threshold_chosen_by": chosen,
                 "exclude": args.exclude_flags[-1] if args.exclude_flags else None, "seconds": seconds,
                 "timings": timings, "folds": folds, **results,

@@ -125,8 +125,8 @@ def dev_row(name, runs):
 
 def report(name, runs):
     """The chosen recipe on the test persons: at the dev persons' threshold, and at 0.5 for reference."""
-    print(f"[INFO] {name} on the test persons ({', '.join(runs[0]['test'])}), frame level, "
-          f"threshold chosen on the dev persons ({', '.join(runs[0]['dev'])}):")
+    print(f"[INFO] {name} on the test persons ({', '.join(runs[0]['test']['persons'])}), frame level, "
+          f"threshold chosen on the dev persons ({', '.join(runs[0]['dev']['persons'])}):")
     print("| seed | threshold | faces | APCER (per type) | BPCER | ACER | AUC | EER | worst person | video ACER |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for seed, r in zip(runs_seeds(runs), runs):

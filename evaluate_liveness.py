@@ -19,7 +19,7 @@ import sys
 import cv2
 import numpy as np
 
-from liveness.atomic import atomic_path, write_bytes
+from liveness.atomic import write_bytes
 from liveness.crops import preview
 from liveness.detector import add_detector_arguments, create_detector
 from liveness.errors import LivenessError, exit_on_error
@@ -167,7 +167,7 @@ def write_scores_csv(path, rows, decisions):
 
 
 def plot_roc_det(path, scores, labels, bona_fide):
-    """ROC (bona fide acceptance against APCER) and DET (BPCER against APCER, log axes)."""
+    """ROC (bona fide acceptance against APCER) and DET (BPCER against APCER, log axes); returns the PNG's bytes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -191,9 +191,11 @@ def plot_roc_det(path, scores, labels, bona_fide):
         if attack_types:
             ax.legend(loc="best")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp)
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
     plt.close(fig)
+    write_bytes(path, png.getvalue())
+    return png.getvalue()
 
 
 def save_failures(folder, rows, decisions, bona_fide):
@@ -276,7 +278,7 @@ def main():
     os.makedirs(args.output, exist_ok=True)
     write_bytes(os.path.join(args.output, "metrics.json"), (json.dumps(results, indent=2) + "\n").encode())
     write_scores_csv(os.path.join(args.output, "scores.csv"), rows, decisions)
-    plot_roc_det(os.path.join(args.output, "roc_det.png"), scores, labels, args.bona_fide)
+    roc_det = plot_roc_det(os.path.join(args.output, "roc_det.png"), scores, labels, args.bona_fide)
     print("[INFO] per person:")
     for name, g in results["per_subject"].items():
         print(f"       {name:12s} faces {g['count']:5d}  APCER {fmt(g['apcer'])}  BPCER {fmt(g['bpcer'])}  AUC {fmt(g['auc'])}")
@@ -284,8 +286,7 @@ def main():
         saved = save_failures(args.save_failures, rows, decisions, args.bona_fide)
         print(f"[INFO] failures saved to {args.save_failures}: {saved or 'none'}")
     failures = worst_failures(rows, decisions, args.bona_fide)
-    with open(os.path.join(args.output, "roc_det.png"), "rb") as f:
-        page = render(results, f.read(), failures, os.path.abspath(args.save_failures) if args.save_failures else None)
+    page = render(results, roc_det, failures, os.path.abspath(args.save_failures) if args.save_failures else None)
     write_bytes(os.path.join(args.output, "report.html"), page.encode())
     print(f"[INFO] wrote metrics.json, scores.csv, roc_det.png and report.html to {args.output}")
 

@@ -310,8 +310,6 @@ def parse_args():
         raise LivenessError("--max-pending must be 0 (no cap) or more")
     if args.metrics_private and args.api_keys is None:
         raise LivenessError("--metrics-private puts /metrics behind the API keys: give --api-keys FILE too")
-    if args.api_keys is not None:
-        ApiKeys.load(args.api_keys)  # a bad file fails here, in one line
     return args
 
 
@@ -325,6 +323,7 @@ def main():
                         max_upload_mb=args.max_upload_mb, max_megapixels=args.max_megapixels, threads=args.threads,
                         verbose=args.verbose, api_keys=args.api_keys, rate_limit=args.rate_limit,
                         max_pending=args.max_pending, docs=args.docs, metrics_private=args.metrics_private)
+    keys = ApiKeys.load(args.api_keys) if args.api_keys else None  # a bad file fails here, before the model loads
     print("[INFO] loading liveness model...")
     service = LivenessService(settings)  # bad input fails here, in one line, before the server starts
     print(f"[INFO] model {service.identity['file']} sha256 {service.identity['sha256'][:12]}, "
@@ -332,7 +331,7 @@ def main():
     if args.api_keys is None:
         print(f"[WARNING] no --api-keys: the service answers anyone who can reach port {args.port}", flush=True)
     else:
-        print(f"[INFO] API keys: {len(ApiKeys.load(args.api_keys).entries)} from {args.api_keys}"
+        print(f"[INFO] API keys: {len(keys.entries)} from {args.api_keys}"
               f"{f'; rate limit {args.rate_limit} per key' if args.rate_limit else ''}", flush=True)
     print(f"[INFO] serving on http://{args.host}:{args.port}{' (docs at /docs)' if args.docs else ''}, "
           f"{args.workers} worker(s), at most {args.max_pending or 'unlimited'} requests in progress each", flush=True)

@@ -152,13 +152,18 @@ def build_model(classes, lr, epochs, steps_per_execution=1, size=SIZE, arch="liv
     the same updates, without a host round-trip per batch of 8. (XLA's
     jit_compile was measured too: on 2 CPU cores it doubled the time.)
     """
-    import keras
-
     from livenessnet import LivenessNet
 
-    decay = keras.optimizers.schedules.InverseTimeDecay(lr, decay_steps=1, decay_rate=lr / epochs)
     model = LivenessNet.build(width=size[0], height=size[1], depth=3, classes=classes, arch=arch, name=name,
                               standardize=standardize)
+    return compiled(model, classes, lr, epochs, steps_per_execution)
+
+
+def compiled(model, classes, lr, epochs, steps_per_execution):
+    """`model` compiled as the original: Adam with its time decay, cross-entropy, accuracy."""
+    import keras
+
+    decay = keras.optimizers.schedules.InverseTimeDecay(lr, decay_steps=1, decay_rate=lr / epochs)
     # the original's loss for two classes; categorical cross-entropy is its many-class form
     loss = "binary_crossentropy" if classes == 2 else "categorical_crossentropy"
     model.compile(loss=loss, optimizer=keras.optimizers.Adam(learning_rate=decay), metrics=["accuracy"],
@@ -219,7 +224,6 @@ def fine_tunable(model, classes, lr, epochs, trainable, steps_per_execution, pul
     """`model` compiled for fine-tuning: BatchNorm frozen (its statistics come from far more faces than
     ours), and with trainable="head" only the last Dense layers of each network learn. With `pull`, the
     model to fit is a wrapper whose loss holds the weights near the pretrained ones."""
-    import keras
     from keras import layers
 
     if model.output_shape[-1] != classes:
@@ -236,11 +240,7 @@ def fine_tunable(model, classes, lr, epochs, trainable, steps_per_execution, pul
         elif trainable == "head" and not getattr(layer, "layers", None):
             layer.trainable = layer.name in HEAD_LAYERS and isinstance(layer, layers.Dense)
     fitted = pulled_to_start(model, pull) if pull > 0 else model
-    decay = keras.optimizers.schedules.InverseTimeDecay(lr, decay_steps=1, decay_rate=lr / epochs)
-    loss = "binary_crossentropy" if classes == 2 else "categorical_crossentropy"
-    fitted.compile(loss=loss, optimizer=keras.optimizers.Adam(learning_rate=decay), metrics=["accuracy"],
-                   steps_per_execution=steps_per_execution, jit_compile=False)
-    return fitted
+    return compiled(fitted, classes, lr, epochs, steps_per_execution)
 
 
 def add_synthetic_replays(trainX, trainY, train_paths, le, crop, size, args):

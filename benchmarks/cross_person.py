@@ -112,8 +112,7 @@ def folds_of(persons, k):
 
 def run(script, *args, log):
     """Run one of the project's commands; its output goes to `log`; a failure stops the protocol."""
-    command = [sys.executable, *(["-m", script] if "." in script and not script.endswith(".py") else
-                                 [os.path.join(ROOT, script)]), *map(str, args)]
+    command = [sys.executable, os.path.join(ROOT, script), *map(str, args)]
     with open(log, "w") as f:
         result = subprocess.run(command, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
     if result.returncode != 0:

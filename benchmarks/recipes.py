@@ -24,7 +24,7 @@ sys.path.insert(0, ROOT)
 DEFAULT_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
-from cross_person import DEFAULT_EXCLUDE  # noqa: E402  (one list of frames for every benchmark)
+from cross_person import DEFAULT_EXCLUDE, fmt  # noqa: E402  (one list of frames, one format, for every benchmark)
 
 PRETRAINED = "pretrained/minifasnet.keras"  # python -m liveness.pretrained
 CONTEXT = "--crop-scale 4 --size 64 --augment strong --class-weight balanced --standardize image"
@@ -64,10 +64,6 @@ RECIPES = {  # name: train_liveness.py flags
     "pretrained-all": f"--init {PRETRAINED} --trainable all --epochs 1 --lr 1e-5 --batch-size 16",
     "pretrained-pull": f"--init {PRETRAINED} --trainable all --epochs 2 --lr 1e-4 --batch-size 16 --pull 0.1",
 }
-
-
-def fmt(value):
-    return "n/a" if value is None else f"{value:.4f}"
 
 
 def protocol_flags(name, args):
@@ -129,7 +125,8 @@ def report(name, runs):
           f"threshold chosen on the dev persons ({', '.join(runs[0]['dev']['persons'])}):")
     print("| seed | threshold | faces | APCER (per type) | BPCER | ACER | AUC | EER | worst person | video ACER |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for seed, r in zip(runs_seeds(runs), runs):
+    for r in runs:
+        seed = r.get("seed", "")
         for key in ("test", "test_at_0.5"):
             t, f = r[key], r[key]["frame"]
             types = ", ".join(f"{k} {fmt(v)}" for k, v in f["apcer_per_type"].items())
@@ -188,10 +185,6 @@ def nested(names, args):
     worst = max(apcer.values())
     print(f"[INFO] nested choice over {len(persons)} persons, {len(faces)} faces: APCER {fmt(worst)} "
           f"({', '.join(f'{t} {fmt(v)}' for t, v in apcer.items())}), BPCER {fmt(bpcer)}, ACER {fmt((worst + bpcer) / 2)}")
-
-
-def runs_seeds(runs):
-    return [r.get("seed", "") for r in runs]
 
 
 def main():

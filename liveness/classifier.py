@@ -13,7 +13,9 @@ from liveness.errors import LivenessError
 
 def roi_to_input(roi, size):
     """A BGR face ROI as the model saw it in training: resized to (width, height), scaled to [0, 1]."""
-    return cv2.resize(roi, size).astype("float32") / 255.0
+    if roi.shape[1::-1] != tuple(size):  # crops of several scales come already at the model's size
+        roi = cv2.resize(roi, size)
+    return roi.astype("float32") / 255.0
 
 
 class LivenessClassifier:

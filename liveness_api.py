@@ -28,11 +28,12 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from liveness.api_keys import ApiKeys, key_from_headers
 from liveness.detector import add_detector_arguments
-from liveness.errors import LivenessError, exit_on_error
+from liveness.errors import ApiError, LivenessError, exit_on_error
 from liveness.metadata import check_threshold
 from liveness.quiet import add_verbose_argument
 from liveness.ratelimit import PendingLimit, RateLimiter, parse_rate
-from liveness.service import ApiError, LivenessService, Settings
+from liveness.scorers import yield_to_scorers
+from liveness.service import LivenessService, Settings
 from liveness.telemetry import AccessLog, Metrics, request_id
 
 SETTINGS_ENV = "LIVENESS_API_SETTINGS"
@@ -145,8 +146,9 @@ def create_app(settings, service=None):
         if state["service"] is None:
             state["service"] = LivenessService(settings)
             state["metrics"] = Metrics(state["service"].identity)
+        yield_to_scorers()  # the event loop, refusals included, takes only the CPU that scoring leaves
         yield
-        state["service"].executor.shutdown(wait=False)
+        state["service"].close()
 
     app = FastAPI(title="Face liveness", version="1", lifespan=lifespan,
                   docs_url="/docs" if settings.docs else None, redoc_url=None,
@@ -231,11 +233,12 @@ def app_from_env():
     return create_app(Settings(**values))
 
 
-def start_local(model, le, *flags, timeout=180):
+def start_local(model, le, *flags, timeout=180, cores=None):
     """This service in a child process on a free 127.0.0.1 port: (process, url) once /readyz answers.
 
     For the tests and the load benchmark. The child's output goes to a temporary
     file (a pipe nobody reads would block it once full), quoted if it fails.
+    `cores`: the CPU cores it and every process and thread it starts may run on.
     """
     import socket
     import subprocess
@@ -249,7 +252,8 @@ def start_local(model, le, *flags, timeout=180):
         port = s.getsockname()[1]
     process = subprocess.Popen([sys.executable, os.path.abspath(__file__), "-m", str(model), "-l", str(le),
                                 "--host", "127.0.0.1", "--port", str(port), *map(str, flags)],
-                               stdout=(log := tempfile.TemporaryFile("w+")), stderr=subprocess.STDOUT, text=True)
+                               stdout=(log := tempfile.TemporaryFile("w+")), stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -280,7 +284,8 @@ def parse_args():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8000)
     ap.add_argument("--workers", type=int, default=1, help="server processes, each with its own model")
-    ap.add_argument("--threads", type=int, default=2, help="scoring threads per process")
+    ap.add_argument("--scorers", "--threads", type=int, default=2, dest="scorers",
+                    help="scoring processes per worker, each with its own model (--threads: the old name)")
     ap.add_argument("--publish", default=None, help="save each scored image under DIR/<decision>/ with metadata.csv")
     ap.add_argument("--publish-max-mb", type=float, default=1024.0, help="stop saving (not serving) past this size")
     ap.add_argument("--max-upload-mb", type=float, default=10.0, help="larger uploads get 413")
@@ -300,8 +305,8 @@ def parse_args():
         check_threshold(args.threshold)
     if args.band is not None and not (0 <= args.band[0] <= args.band[1] <= 1):
         raise LivenessError(f"--band needs 0 <= LOW <= HIGH <= 1, got {args.band[0]} {args.band[1]}")
-    if min(args.workers, args.threads) < 1 or not 0 < args.port < 65536:
-        raise LivenessError("--workers and --threads must be 1 or more, --port in 1..65535")
+    if min(args.workers, args.scorers) < 1 or not 0 < args.port < 65536:
+        raise LivenessError("--workers and --scorers must be 1 or more, --port in 1..65535")
     if min(args.max_upload_mb, args.max_megapixels, args.publish_max_mb) <= 0:
         raise LivenessError("--max-upload-mb, --max-megapixels and --publish-max-mb must be above 0")
     if args.rate_limit is not None:
@@ -320,11 +325,11 @@ def main():
                         confidence=args.confidence,
                         threshold=args.threshold, band=tuple(args.band) if args.band else None,
                         bona_fide=args.bona_fide, publish=args.publish, publish_max_mb=args.publish_max_mb,
-                        max_upload_mb=args.max_upload_mb, max_megapixels=args.max_megapixels, threads=args.threads,
+                        max_upload_mb=args.max_upload_mb, max_megapixels=args.max_megapixels, scorers=args.scorers,
                         verbose=args.verbose, api_keys=args.api_keys, rate_limit=args.rate_limit,
                         max_pending=args.max_pending, docs=args.docs, metrics_private=args.metrics_private)
     keys = ApiKeys.load(args.api_keys) if args.api_keys else None  # a bad file fails here, before the model loads
-    print("[INFO] loading liveness model...")
+    print(f"[INFO] loading the liveness model in {args.scorers} scoring process(es)...", flush=True)
     service = LivenessService(settings)  # bad input fails here, in one line, before the server starts
     print(f"[INFO] model {service.identity['file']} sha256 {service.identity['sha256'][:12]}, "
           f"threshold {service.threshold:.4f} ({service.threshold_source})")
@@ -338,6 +343,7 @@ def main():
     if args.workers == 1:
         uvicorn.run(create_app(settings, service), host=args.host, port=args.port, log_level="warning")
     else:
+        service.close()  # it checked the model; each worker process starts scorers of its own
         os.environ[SETTINGS_ENV] = json.dumps(settings.__dict__)
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         uvicorn.run("liveness_api:app_from_env", factory=True, host=args.host, port=args.port,

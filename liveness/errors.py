@@ -7,6 +7,14 @@ class LivenessError(Exception):
     """A mistake in the user's input: reported as one line, never a traceback."""
 
 
+class ApiError(Exception):
+    """An answer for a client of the service: an HTTP status and a one-line reason."""
+
+    def __init__(self, status, detail):
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
 def exit_on_error(main):
     """Run a command's main(); turn LivenessError (and Ctrl-C) into a clean exit."""
 

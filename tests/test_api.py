@@ -5,6 +5,7 @@ import csv
 import hashlib
 import os
 import struct
+import time
 import zlib
 
 import cv2
@@ -102,7 +103,7 @@ def test_bad_requests_get_a_json_4xx(service, images, make, status):
     assert httpx.get(f"{service['url']}/healthz").status_code == 200  # and the process lives on
 
 
-def test_concurrent_requests_batched_together_score_as_alone(service, images):
+def test_concurrent_requests_on_several_scorers_score_as_alone(service, images):
     alone = {k: post_file(service["url"], images[k]).json()["faces"] for k in ("real", "fake")}
     kinds = ["real", "fake"] * 8
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
@@ -112,6 +113,50 @@ def test_concurrent_requests_batched_together_score_as_alone(service, images):
         got, want = response.json()["faces"], alone[kind]
         assert [f["box"] for f in got] == [f["box"] for f in want]
         np.testing.assert_allclose([f["score"] for f in got], [f["score"] for f in want], rtol=1e-5, atol=1e-6)
+
+
+def scorer_processes(service_pid):
+    """The pids of the service's scoring processes (its children running multiprocessing's spawn_main)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                spawned = b"spawn_main" in f.read()
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == service_pid and spawned:
+            found.append(int(entry))
+    return found
+
+
+def nice_of(pid, tid=None):
+    with open(f"/proc/{pid}/task/{tid or pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[16])
+
+
+def test_a_scoring_process_that_dies_costs_one_503_and_is_replaced(trained, images):
+    process, url = start_server(trained, "--scorers", 1)
+    try:
+        assert post_file(url, images["real"]).status_code == 200
+        (scorer,) = scorer_processes(process.pid)
+        # the event loop's thread yields the CPU to scoring; the scoring process keeps the usual priority
+        assert nice_of(process.pid) > nice_of(scorer) == os.getpriority(os.PRIO_PROCESS, 0)
+        os.kill(scorer, 9)
+        died = post_file(url, images["real"])
+        assert died.status_code == 503 and "restarted" in died.json()["detail"]
+        again = post_file(url, images["real"])
+        assert again.status_code == 200 and len(again.json()["faces"]) == 1
+        replaced = scorer_processes(process.pid)
+        assert len(replaced) == 1 and replaced != [scorer]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    deadline = time.time() + 10  # the scorers end with the service
+    while os.path.exists(f"/proc/{replaced[0]}") and time.time() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{replaced[0]}")
 
 
 def test_health_and_readiness_answer_and_the_docs_stay_closed_without_the_flag(service):

@@ -155,7 +155,7 @@ def test_private_metrics_need_a_key(trained, keys_file):
 def test_past_max_pending_the_service_answers_503_not_a_longer_queue(trained, image):
     import concurrent.futures
 
-    process, url = start_local(trained["model"], trained["le"], "--max-pending", 1, "--threads", 1)
+    process, url = start_local(trained["model"], trained["le"], "--max-pending", 1, "--scorers", 1)
     try:
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(lambda _: post(url, image), range(16)))

@@ -13,11 +13,12 @@ is a 5xx or a malformed body is not answered 4xx.
 
 --flood N instead measures the service behind its guards (an API key, --rate-limit, --max-pending):
 first --reference requests one at a time (the unloaded latency), then N clients sending valid
-images back to back for --flood-seconds, ignoring Retry-After as a flood does. It fails unless
-the service answers only 200, 429 and 503, is still healthy after, and the p99 latency of the
-admitted (200) requests stays within 2x the unloaded p99, both as the service measures them in
-its access log (by request ID). The service runs on one core and the clients on the others
-(--no-pin: at a lower priority instead), in both phases, so the clients' own work is not counted.
+images back to back for --flood-seconds, each request written whole on a kept-alive connection,
+ignoring Retry-After as a flood does. It fails unless the service answers only 200, 429 and 503,
+is still healthy after, and the p99 latency of the admitted (200) requests stays within 2x the
+unloaded p99, both as the service measures them in its access log (by request ID). The service,
+its scoring processes included, runs on one core and the clients on the others (--no-pin: at a
+lower priority instead), in both phases, so the clients' own work is not counted.
 """
 import argparse
 import asyncio

@@ -167,7 +167,7 @@ def test_health_and_readiness_answer_and_the_docs_stay_closed_without_the_flag(s
 
 
 def test_the_docs_describe_both_body_forms_with_the_flag(trained):
-    process, url = start_server(trained, "--docs")
+    process, url = start_server(trained, "--docs", "--scorers", 1)
     try:
         assert httpx.get(f"{url}/docs").status_code == 200
         spec = httpx.get(f"{url}/openapi.json").json()
@@ -200,7 +200,7 @@ def read_metadata(folder):
 
 
 def test_a_full_publish_folder_stops_saving_not_serving(trained, images, tmp_path):
-    process, url = start_server(trained, "--publish", tmp_path, "--publish-max-mb", len(images["real"]) * 1.5 / 1e6)
+    process, url = start_server(trained, "--scorers", 1, "--publish", tmp_path, "--publish-max-mb", len(images["real"]) * 1.5 / 1e6)
     try:
         answers = [post_file(url, images[k]) for k in ("real", "real", "fake")]
     finally:

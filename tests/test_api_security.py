@@ -142,7 +142,7 @@ def test_metrics_parse_and_move_by_what_was_served(guarded, image):
 
 
 def test_private_metrics_need_a_key(trained, keys_file):
-    process, url = start_local(trained["model"], trained["le"], "--api-keys", keys_file, "--metrics-private")
+    process, url = start_local(trained["model"], trained["le"], "--api-keys", keys_file, "--metrics-private", "--scorers", 1)
     try:
         assert httpx.get(f"{url}/metrics").status_code == 401
         assert httpx.get(f"{url}/metrics", headers={"x-api-key": KEY}).status_code == 200
@@ -182,7 +182,7 @@ def test_a_keys_file_with_a_short_key_is_refused(trained, tmp_path):
 
 
 def test_without_keys_the_service_says_so_at_start_up(trained):
-    process, url = start_local(trained["model"], trained["le"])
+    process, url = start_local(trained["model"], trained["le"], "--scorers", 1)
     try:
         process.log.seek(0)
         assert "[WARNING] no --api-keys" in process.log.read()

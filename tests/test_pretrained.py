@@ -262,7 +262,7 @@ def test_a_converted_model_runs_in_evaluation_with_its_failures_shown_crop_by_cr
 def test_a_converted_model_serves_over_http(converted):
     from liveness_api import start_local
 
-    process, url = start_local(converted["model"], converted["le"])
+    process, url = start_local(converted["model"], converted["le"], "--scorers", 1)
     try:
         frame = next(real_frames(1, (640, 480)))
         response = httpx.post(f"{url}/v1/liveness", files={"file": ("face.jpg", cv2.imencode(".jpg", frame)[1].tobytes())},

@@ -10,7 +10,8 @@ with --docs the OpenAPI docs are at /docs.
 
 In front of clients: --api-keys FILE (every /v1 request needs a key), --rate-limit N/s (per key),
 --max-pending N (503 past N requests in progress). Every answer carries X-Request-ID, and every
-request leaves one JSON line in the access log on standard output.
+request leaves one JSON line in the access log on standard output. Images are scored in --scorers
+processes of their own (liveness.scorers), so that answering a flood never slows the scoring.
 """
 import argparse
 import base64

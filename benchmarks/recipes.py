@@ -63,6 +63,7 @@ RECIPES = {  # name: train_liveness.py flags
     "pretrained-head": f"--init {PRETRAINED} --trainable head --epochs 2 --lr 1e-4 --batch-size 16",
     "pretrained-all": f"--init {PRETRAINED} --trainable all --epochs 1 --lr 1e-5 --batch-size 16",
     "pretrained-pull": f"--init {PRETRAINED} --trainable all --epochs 2 --lr 1e-4 --batch-size 16 --pull 0.1",
+    "pretrained-head-gentle": f"--init {PRETRAINED} --trainable head --epochs 1 --lr 1e-5 --batch-size 16",
 }
 
 

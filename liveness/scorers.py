@@ -17,6 +17,7 @@ import io
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 import warnings
 
@@ -84,6 +85,7 @@ def _one_line(error):
 
 def _scorer_main(connection, settings):
     """A scoring process: set up, say so, then answer one image at a time until the service goes away."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the service's to handle; it ends us by closing the pipe
     try:
         scorer = ImageScorer(settings)
     except Exception as error:  # reported by the service as its one-line start-up error
@@ -93,7 +95,7 @@ def _scorer_main(connection, settings):
     while True:
         try:
             data = connection.recv_bytes()
-        except (EOFError, OSError, KeyboardInterrupt):
+        except (EOFError, OSError):
             return  # the service stopped, however it stopped
         try:
             connection.send(("ok", scorer.score(data)))

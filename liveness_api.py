@@ -16,6 +16,7 @@ processes of their own (liveness.scorers), so that answering a flood never slows
 import argparse
 import base64
 import binascii
+import dataclasses
 import json
 import os
 import sys
@@ -331,7 +332,8 @@ def main():
                         max_pending=args.max_pending, docs=args.docs, metrics_private=args.metrics_private)
     keys = ApiKeys.load(args.api_keys) if args.api_keys else None  # a bad file fails here, before the model loads
     print(f"[INFO] loading the liveness model in {args.scorers} scoring process(es)...", flush=True)
-    service = LivenessService(settings)  # bad input fails here, in one line, before the server starts
+    # bad input fails here, in one line, before the server starts; with several workers one scorer is enough to check
+    service = LivenessService(settings if args.workers == 1 else dataclasses.replace(settings, scorers=1))
     print(f"[INFO] model {service.identity['file']} sha256 {service.identity['sha256'][:12]}, "
           f"threshold {service.threshold:.4f} ({service.threshold_source})")
     if args.api_keys is None:
@@ -344,7 +346,7 @@ def main():
     if args.workers == 1:
         uvicorn.run(create_app(settings, service), host=args.host, port=args.port, log_level="warning")
     else:
-        service.close()  # it checked the model; each worker process starts scorers of its own
+        service.close()  # it checked the model; each worker process starts its own scorers
         os.environ[SETTINGS_ENV] = json.dumps(settings.__dict__)
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         uvicorn.run("liveness_api:app_from_env", factory=True, host=args.host, port=args.port,

@@ -71,9 +71,14 @@ def start_service(args):
     return start_local(args.model, args.le, "--workers", args.workers, "--scorers", args.scorers)
 
 
+def sample_faces():
+    """20 JPEG-encoded 640x480 frames of the built-in sample: 10 live, 10 replayed."""
+    return [cv2.imencode(".jpg", f)[1].tobytes() for f in (*real_frames(10, (640, 480)), *replay_frames(10, (640, 480)))]
+
+
 def request_bodies(count, malformed, seed=0):
     """(kind, httpx keyword arguments) for each request, shuffled; kind 'ok' or the way it is broken."""
-    faces = [cv2.imencode(".jpg", f)[1].tobytes() for f in (*real_frames(10, (640, 480)), *replay_frames(10, (640, 480)))]
+    faces = sample_faces()
     rng = random.Random(seed)
     broken = {
         "random-bytes": lambda: {"files": {"file": ("x.jpg", os.urandom(20_000))}},
@@ -172,7 +177,7 @@ def flood_test(args):
     flags = ["--workers", args.workers, "--scorers", args.scorers, "--api-keys", keys.name, "--rate-limit", args.rate_limit]
     if args.max_pending is not None:
         flags += ["--max-pending", args.max_pending]
-    faces = [cv2.imencode(".jpg", f)[1].tobytes() for f in (*real_frames(10, (640, 480)), *replay_frames(10, (640, 480)))]
+    faces = sample_faces()
     headers = {"authorization": f"Bearer {key}"}
     print(f"[INFO] starting the service ({' '.join(map(str, flags[:4]))}, --rate-limit {args.rate_limit}, "
           f"--max-pending {args.max_pending if args.max_pending is not None else 'default'})...")

@@ -15,6 +15,12 @@ class ApiError(Exception):
         self.status, self.detail = status, detail
 
 
+def one_line(error):
+    """An exception's first line, or its type's name when it has no message."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
 def exit_on_error(main):
     """Run a command's main(); turn LivenessError (and Ctrl-C) into a clean exit."""
 

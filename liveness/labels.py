@@ -15,6 +15,7 @@ from sklearn.preprocessing import LabelEncoder
 
 from liveness.atomic import write_bytes
 from liveness.errors import LivenessError
+from liveness.unpickling import AllowListUnpickler
 
 _ALLOWED = {
     # LabelEncoder's module moved between scikit-learn versions.
@@ -32,12 +33,8 @@ _ALLOWED = {
 }
 
 
-class _LabelEncoderUnpickler(pickle.Unpickler):
-    def find_class(self, module, name):
-        try:
-            return _ALLOWED[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(f"refused to load {module}.{name}") from None
+class _LabelEncoderUnpickler(AllowListUnpickler):
+    allowed = _ALLOWED
 
 
 def _check_classes(classes):

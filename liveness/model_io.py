@@ -13,7 +13,7 @@ import h5py  # noqa: E402
 import keras  # noqa: E402
 
 from liveness.atomic import atomic_path  # noqa: E402
-from liveness.errors import LivenessError  # noqa: E402
+from liveness.errors import LivenessError, one_line  # noqa: E402
 from liveness.labels import load_label_encoder  # noqa: E402
 from liveness import layers as _registered_layers  # noqa: E402,F401  (custom layers a saved model may use)
 from liveness.metadata import read_metadata, resolve_threshold  # noqa: E402
@@ -45,7 +45,7 @@ def load_model(path):
     except LivenessError:
         raise
     except Exception as error:
-        raise LivenessError(f"cannot load model {path}: {str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+        raise LivenessError(f"cannot load model {path}: {one_line(error)}") from None
     raise LivenessError(f"{path} is not a Keras model file (.keras or HDF5)")
 
 

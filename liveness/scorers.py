@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from liveness.errors import ApiError, LivenessError
+from liveness.errors import ApiError, LivenessError, one_line
 
 
 def decode_image(data, max_pixels):
@@ -78,18 +78,13 @@ class ImageScorer:
         return image.shape, extension, faces, probabilities
 
 
-def _one_line(error):
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
-
-
 def _scorer_main(connection, settings):
     """A scoring process: set up, say so, then answer one image at a time until the service goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the service's to handle; it ends us by closing the pipe
     try:
         scorer = ImageScorer(settings)
     except Exception as error:  # reported by the service as its one-line start-up error
-        connection.send(("error", _one_line(error)))
+        connection.send(("error", one_line(error)))
         return
     connection.send(("ok", scorer.describe()))
     while True:
@@ -102,7 +97,7 @@ def _scorer_main(connection, settings):
         except ApiError as error:
             connection.send(("api_error", (error.status, error.detail)))
         except Exception as error:
-            connection.send(("error", _one_line(error)))
+            connection.send(("error", one_line(error)))
 
 
 class ScorerDied(Exception):

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 
 from liveness.digests import file_sha256
-from liveness.errors import ApiError, LivenessError  # noqa: F401  (ApiError: the HTTP layer's too)
+from liveness.errors import LivenessError
 from liveness.metadata import read_metadata
 from liveness.metrics import FAKE, NOT_SURE, REAL, decide
 from liveness.scorers import ScorerPool

@@ -21,6 +21,7 @@ import zipfile
 import numpy as np
 
 from liveness.errors import LivenessError
+from liveness.unpickling import AllowListUnpickler
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
@@ -62,12 +63,8 @@ _ALLOWED = {
 }
 
 
-class _StateDictUnpickler(pickle.Unpickler):
-    def find_class(self, module, name):
-        try:
-            return _ALLOWED[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(f"refused to load {module}.{name}") from None
+class _StateDictUnpickler(AllowListUnpickler):
+    allowed = _ALLOWED
 
     def persistent_load(self, pid):
         # ('storage', storage type, key, location, element count[, view metadata])

@@ -3,6 +3,8 @@
     python benchmarks/cross_person.py                                   # the original recipe, leave one person out
     python benchmarks/cross_person.py --train-args "--crop-scale 4 --size 64" --folds 4
     python benchmarks/cross_person.py --model pretrained/minifasnet.keras --le pretrained/le.pickle   # zero-shot
+    python benchmarks/cross_person.py --data NEW --model M --le L --threshold T --dev none --attack-type subjX=print
+                                                              # a frozen choice on persons nobody chose with
 
 DIR/videos holds <person>_real.<ext> and/or <person>_fake.<ext>: a person may have only live
 recordings (they count in BPCER) or only attacks (APCER). The persons are split once into dev
@@ -14,7 +16,9 @@ persons (--dev) and test persons (everyone else).
 - Zero-shot (--model): one fixed model scores every person; nothing is trained.
 - The threshold is chosen on the dev persons' scores alone (their EER), unless --threshold fixes
   it, and then applied to the test persons. Recipes are compared on the dev figures; the test
-  figures are for reporting the chosen one.
+  figures are for reporting the chosen one. With --threshold and --dev none, every person is a
+  test person: the way to score a model and threshold chosen on this pool on recordings of new
+  people.
 
 It prints and writes to WORK/cross_person.json: for dev and test persons pooled, at frame and
 video level, APCER per attack type (ATTACK_TYPES below) and the worst type, BPCER, ACER, AUC,
@@ -58,7 +62,11 @@ def parse_args():
     ap.add_argument("--data", default=DEFAULT_DATA, help="folder with videos/<person>_{real,fake}.* (default: ../shared/data)")
     ap.add_argument("--work", default=os.path.join(ROOT, "output", "cross_person"), help="folder for ROIs, models, results")
     ap.add_argument("--persons", nargs="+", default=None, help="only these persons (default: every person in videos/)")
-    ap.add_argument("--dev", nargs="+", default=list(DEV_PERSONS), help="the dev persons (default: %(default)s)")
+    ap.add_argument("--dev", nargs="+", default=list(DEV_PERSONS),
+                    help="the dev persons (default: %(default)s); 'none' with --threshold: everyone is a test person")
+    ap.add_argument("--attack-type", nargs="+", default=[], metavar="PERSON=TYPE",
+                    help="the attack instrument of a person's fake recording, for APCER per type "
+                         "(default: the table ATTACK_TYPES, else 'replay')")
     ap.add_argument("--folds", type=int, default=0, help="group the persons into K folds (default: one per person)")
     ap.add_argument("--model", default=None, help="score every person with this model instead of training (zero-shot)")
     ap.add_argument("--le", default=None, help="with --model: its label encoder")
@@ -76,6 +84,13 @@ def parse_args():
         raise LivenessError("--model and --le go together")
     if args.skip < 1 or args.eval_skip < 1 or args.folds < 0:
         raise LivenessError("--skip and --eval-skip must be 1 or more, --folds 0 (one per person) or more")
+    if args.dev == ["none"]:
+        args.dev = []
+    for item in args.attack_type:
+        person, _, kind = item.partition("=")
+        if not person or not re.fullmatch(r"[a-z0-9_]+", kind):
+            raise LivenessError(f"--attack-type takes PERSON=TYPE (a type in lower case, e.g. print), not '{item}'")
+        ATTACK_TYPES[person] = kind
     return args
 
 
@@ -211,13 +226,13 @@ def main():
     people = recordings(args.data, args.persons)
     dev = [p for p in people if p in args.dev]
     test = [p for p in people if p not in args.dev]
-    if not dev or not test:
-        raise LivenessError(f"need dev and test persons; dev {dev}, test {test}")
+    if not test or (not dev and args.threshold is None):
+        raise LivenessError(f"need test persons, and dev persons unless --threshold fixes it; dev {dev}, test {test}")
     work = os.path.abspath(args.work)
     if os.path.exists(work):
         shutil.rmtree(work)
     os.makedirs(work)
-    print(f"[INFO] dev persons: {', '.join(dev)}; test persons: {', '.join(test)}; work folder {work}", flush=True)
+    print(f"[INFO] dev persons: {', '.join(dev) or 'none'}; test persons: {', '.join(test)}; work folder {work}", flush=True)
     timings, rows, folds = {}, [], []
 
     if args.model is not None:
@@ -270,9 +285,10 @@ def main():
     header = ["| persons | threshold | faces | APCER (per type) | BPCER | ACER | AUC | EER | worst person | video ACER |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     summary = header + [table(f"{name} ({len(dev if name.startswith('dev') else test)})", results[name])
-                        for name in ("dev", "test", "dev_at_0.5", "test_at_0.5")]
+                        for name in ("dev", "test", "dev_at_0.5", "test_at_0.5") if results[name] is not None]
     per_person = ["| person | attack | faces | APCER | BPCER | error | AUC | mean score |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"] + person_rows(results["dev"]) + person_rows(results["test"])
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"] + \
+        [row for side in ("dev", "test") if results[side] is not None for row in person_rows(results[side])]
     what = f"model {args.model}" if args.model else f"train args '{args.train_args}', {len(folds)} folds"
     print(f"[INFO] cross-person results ({what}; threshold {threshold:.4f}: {chosen}; frames left out: "
           f"{args.exclude_flags[-1] if args.exclude_flags else 'none'}; every {args.eval_skip} frame scored):")

@@ -2,6 +2,7 @@
 
     python benchmarks/recipes.py --only original context pretrained-head   # dev figures, one table
     python benchmarks/recipes.py --reuse --report pretrained-zero-shot      # the chosen one on the test persons, once
+    python benchmarks/recipes.py --choose-on-all --only original pretrained-zero-shot   # a choice for new persons
 
 Each recipe is a set of train_liveness.py flags (or, for pretrained-zero-shot, a model scored as it is).
 benchmarks/cross_person.py runs it over the pool of ../shared/data: the persons in --folds groups,
@@ -11,6 +12,11 @@ frame-level figures at that threshold (APCER per attack type, BPCER, ACER, AUC, 
 person), the protocol's time and the longest training, and writes the table to WORK/recipes.md.
 Choose on this table. --report NAME then prints that recipe's test-person figures: the one
 figure to quote, taken once.
+
+Once the test persons' figures have been read, no choice made here can be tested on them again.
+--choose-on-all then makes the choice on every person's held-out scores (all of them dev persons
+now), writes it to WORK/choice.json, and prints the command that scores it on recordings of new
+people: the only test left for it.
 """
 import argparse
 import json
@@ -64,6 +70,9 @@ RECIPES = {  # name: train_liveness.py flags
     "pretrained-all": f"--init {PRETRAINED} --trainable all --epochs 1 --lr 1e-5 --batch-size 16",
     "pretrained-pull": f"--init {PRETRAINED} --trainable all --epochs 2 --lr 1e-4 --batch-size 16 --pull 0.1",
     "pretrained-head-gentle": f"--init {PRETRAINED} --trainable head --epochs 1 --lr 1e-5 --batch-size 16",
+    # pretrained-all with simulated replays of half the live training faces: every live person is an attack too
+    "pretrained-all-synthetic": f"--init {PRETRAINED} --trainable all --epochs 1 --lr 1e-5 --batch-size 16 "
+                                "--synthetic-replay 0.5 --synthetic-scene live",
 }
 
 
@@ -188,6 +197,44 @@ def nested(names, args):
           f"({', '.join(f'{t} {fmt(v)}' for t, v in apcer.items())}), BPCER {fmt(bpcer)}, ACER {fmt((worst + bpcer) / 2)}")
 
 
+def choose_on_all(names, args):
+    """The recipe and threshold chosen on every person of the pool, to be tested on persons outside it."""
+    import numpy as np
+
+    from liveness.metrics import equal_error_rate, summarize
+
+    print("| recipe | faces | threshold (EER of all) | APCER (per type) | BPCER | ACER | AUC | worst person |\n"
+          "| --- | --- | --- | --- | --- | --- | --- | --- |")
+    compared = []
+    for name in names:
+        rows = held_out_scores(os.path.join(args.work, name))
+        if not rows:
+            sys.exit(f"[ERROR] no held-out scores of {name} in {os.path.join(args.work, name)}: run it first")
+        persons, labels, scores = (np.array([r[i] for r in rows]) for i in range(3))
+        _, threshold = equal_error_rate(scores, labels, "real")
+        pooled = summarize(scores, labels, "real", threshold)
+        errors = {}
+        for person in sorted(set(persons)):
+            mine = summarize(scores[persons == person], labels[persons == person], "real", threshold)
+            errors[person] = next(mine[k] for k in ("acer", "apcer", "bpcer") if mine[k] is not None)
+        worst = max(errors, key=errors.get)
+        compared.append({"recipe": name, "threshold": threshold, "acer": pooled["acer"], "auc": pooled["auc"],
+                         "persons": sorted(errors), "worst_person": worst, "worst_error": errors[worst]})
+        types = ", ".join(f"{t} {fmt(v)}" for t, v in pooled["apcer_per_type"].items())
+        print(f"| {name} | {len(rows)} | {threshold:.4f} | {fmt(pooled['apcer'])} ({types}) | {fmt(pooled['bpcer'])} | "
+              f"{fmt(pooled['acer'])} | {fmt(pooled['auc'])} | {worst} {fmt(errors[worst])} |")
+    choice = min(compared, key=lambda c: c["acer"])
+    with open(os.path.join(args.work, "choice.json"), "w") as f:
+        json.dump({"chosen": choice, "compared": compared, "chosen_on": "every person's held-out scores"}, f, indent=2)
+    flags = RECIPES[choice["recipe"]]
+    model = (f"--model {PRETRAINED} --le {os.path.join(os.path.dirname(PRETRAINED), 'le.pickle')}" if flags is None else
+             "--model M --le L (M, L: train_liveness.py " + (flags or "with its defaults") + " on every person's ROIs)")
+    print(f"[INFO] chosen on all {len(choice['persons'])} persons among {len(compared)} recipes: {choice['recipe']} at "
+          f"threshold {choice['threshold']:.4f} (written to {os.path.join(args.work, 'choice.json')}). Its test is on "
+          f"new people only:\n  python benchmarks/cross_person.py --data NEW {model} --threshold "
+          f"{choice['threshold']:.4f} --dev none --exclude none")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=DEFAULT_DATA)
@@ -204,9 +251,14 @@ def main():
                     help="print this (chosen) recipe's figures on the test persons, and nothing else")
     ap.add_argument("--nested", action="store_true",
                     help="with --only and --reuse: for every person, the recipe and threshold chosen on all the others")
+    ap.add_argument("--choose-on-all", action="store_true",
+                    help="with --only: the recipe and threshold chosen on every person's held-out scores (runs in --work), "
+                         "to be tested on new persons")
     args = ap.parse_args()
     if args.nested:
         return nested(args.only or list(RECIPES), args)
+    if args.choose_on_all:
+        return choose_on_all(args.only or list(RECIPES), args)
     names = [args.report] if args.report else (args.only or list(RECIPES))
     rows = ["| recipe | flags | seeds | dev APCER (per type) | dev BPCER | dev ACER | dev AUC | worst dev person | "
             "threshold | protocol seconds | longest training (s) |",

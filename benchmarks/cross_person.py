@@ -86,11 +86,12 @@ def parse_args():
         raise LivenessError("--skip and --eval-skip must be 1 or more, --folds 0 (one per person) or more")
     if args.dev == ["none"]:
         args.dev = []
+    args.attack_types = dict(ATTACK_TYPES)
     for item in args.attack_type:
         person, _, kind = item.partition("=")
         if not person or not re.fullmatch(r"[a-z0-9_]+", kind):
             raise LivenessError(f"--attack-type takes PERSON=TYPE (a type in lower case, e.g. print), not '{item}'")
-        ATTACK_TYPES[person] = kind
+        args.attack_types[person] = kind
     return args
 
 
@@ -114,8 +115,8 @@ def recordings(data, only=None):
     return people
 
 
-def attack_type(person):
-    return ATTACK_TYPES.get(person, "replay")
+def attack_type(person, types):
+    return types.get(person, "replay")
 
 
 def folds_of(persons, k):
@@ -145,11 +146,11 @@ def link(target_folder, paths):
                 os.symlink(os.path.abspath(name), target)
 
 
-def test_folder(folder, people, persons):
-    """folder/real/ and folder/<attack type>/ holding links to the persons' videos."""
+def test_folder(folder, people, persons, types):
+    """folder/real/ and folder/<attack type>/ holding links to the persons' videos; `types`: {person: attack type}."""
     for person in persons:
         for side, video in people[person].items():
-            link(os.path.join(folder, BONA_FIDE if side == "real" else attack_type(person)), [video])
+            link(os.path.join(folder, BONA_FIDE if side == "real" else attack_type(person, types)), [video])
 
 
 def read_scores(path):
@@ -197,8 +198,8 @@ def table(name, result):
             f"{fmt(result['worst_person']['error'])} | {fmt(v['acer'])} |")
 
 
-def person_rows(result):
-    return [f"| {p} | {attack_type(p) if r['apcer'] is not None else ''} | {r['faces']} | {fmt(r['apcer'])} | "
+def person_rows(result, types):
+    return [f"| {p} | {attack_type(p, types) if r['apcer'] is not None else ''} | {r['faces']} | {fmt(r['apcer'])} | "
             f"{fmt(r['bpcer'])} | {fmt(r['error'])} | {fmt(r['auc'])} | {r['mean_score']:.3f} |"
             for p, r in result["persons"].items()]
 
@@ -237,7 +238,7 @@ def main():
 
     if args.model is not None:
         folder = os.path.join(work, "pool")
-        test_folder(folder, people, people)
+        test_folder(folder, people, people, args.attack_types)
         t = time.perf_counter()
         rows = evaluate(os.path.abspath(args.model), os.path.abspath(args.le), folder, os.path.join(work, "eval"), args,
                         os.path.join(work, "evaluate.log"))
@@ -251,7 +252,7 @@ def main():
             for side in ("real", "fake"):
                 link(os.path.join(fold, "dataset", side),
                      [os.path.join(work, "rois", p, side) for p in others if side in people[p]])
-            test_folder(os.path.join(fold, "test"), people, held_out)
+            test_folder(os.path.join(fold, "test"), people, held_out, args.attack_types)
             model, le = os.path.join(fold, "liveness.keras"), os.path.join(fold, "le.pickle")
             print(f"[INFO] fold {i}: training on {', '.join(others)}...", flush=True)
             t = time.perf_counter()
@@ -288,7 +289,7 @@ def main():
                         for name in ("dev", "test", "dev_at_0.5", "test_at_0.5") if results[name] is not None]
     per_person = ["| person | attack | faces | APCER | BPCER | error | AUC | mean score |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- |"] + \
-        [row for side in ("dev", "test") if results[side] is not None for row in person_rows(results[side])]
+        [row for side in ("dev", "test") if results[side] is not None for row in person_rows(results[side], args.attack_types)]
     what = f"model {args.model}" if args.model else f"train args '{args.train_args}', {len(folds)} folds"
     print(f"[INFO] cross-person results ({what}; threshold {threshold:.4f}: {chosen}; frames left out: "
           f"{args.exclude_flags[-1] if args.exclude_flags else 'none'}; every {args.eval_skip} frame scored):")

@@ -159,6 +159,11 @@ def read_scores(path):
                  "score": float(r["score"])} for r in csv.DictReader(f)]
 
 
+def person_error(summary):
+    """One person's error from their liveness.metrics summary: ACER, or APCER/BPCER for a person with one side."""
+    return next(summary[k] for k in ("acer", "apcer", "bpcer") if summary[k] is not None)
+
+
 def figures(rows, threshold):
     """Pooled frame- and video-level figures, and the worst person's error, at `threshold`."""
     import numpy as np
@@ -178,7 +183,7 @@ def figures(rows, threshold):
     for person in sorted({r["subject"] for r in rows}):
         mine = [r for r in rows if r["subject"] == person]
         s = summarize(np.array([r["score"] for r in mine]), np.array([r["label"] for r in mine]), BONA_FIDE, threshold)
-        error = s["acer"] if s["acer"] is not None else (s["apcer"] if s["apcer"] is not None else s["bpcer"])
+        error = person_error(s)
         persons[person] = {"faces": s["count"], "apcer": s["apcer"], "bpcer": s["bpcer"], "error": error, "auc": s["auc"],
                            "mean_score": float(np.mean([r["score"] for r in mine]))}
     worst = max(persons, key=lambda p: persons[p]["error"])

@@ -30,9 +30,12 @@ sys.path.insert(0, ROOT)
 DEFAULT_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
-from cross_person import DEFAULT_EXCLUDE, fmt  # noqa: E402  (one list of frames, one format, for every benchmark)
+from cross_person import DEFAULT_EXCLUDE, fmt, person_error  # noqa: E402  (one list of frames, one format, one error)
+
+from liveness.atomic import write_bytes  # noqa: E402
 
 PRETRAINED = "pretrained/minifasnet.keras"  # python -m liveness.pretrained
+PRETRAINED_LE = os.path.join(os.path.dirname(PRETRAINED), "le.pickle")
 CONTEXT = "--crop-scale 4 --size 64 --augment strong --class-weight balanced --standardize image"
 ZERO_SHOT = "pretrained-zero-shot"
 RECIPES = {  # name: train_liveness.py flags
@@ -80,7 +83,7 @@ def protocol_flags(name, args):
     """cross_person.py's flags for a recipe: its training flags, or the model it scores as it is."""
     flags = ["--data", args.data, "--folds", str(args.folds), "--skip", str(args.skip)]
     if name == ZERO_SHOT:
-        return flags + ["--model", PRETRAINED, "--le", os.path.join(os.path.dirname(PRETRAINED), "le.pickle")]
+        return flags + ["--model", PRETRAINED, "--le", PRETRAINED_LE]
     return flags
 
 
@@ -215,8 +218,7 @@ def choose_on_all(names, args):
         pooled = summarize(scores, labels, "real", threshold)
         errors = {}
         for person in sorted(set(persons)):
-            mine = summarize(scores[persons == person], labels[persons == person], "real", threshold)
-            errors[person] = next(mine[k] for k in ("acer", "apcer", "bpcer") if mine[k] is not None)
+            errors[person] = person_error(summarize(scores[persons == person], labels[persons == person], "real", threshold))
         worst = max(errors, key=errors.get)
         compared.append({"recipe": name, "threshold": threshold, "acer": pooled["acer"], "auc": pooled["auc"],
                          "persons": sorted(errors), "worst_person": worst, "worst_error": errors[worst]})
@@ -224,10 +226,10 @@ def choose_on_all(names, args):
         print(f"| {name} | {len(rows)} | {threshold:.4f} | {fmt(pooled['apcer'])} ({types}) | {fmt(pooled['bpcer'])} | "
               f"{fmt(pooled['acer'])} | {fmt(pooled['auc'])} | {worst} {fmt(errors[worst])} |")
     choice = min(compared, key=lambda c: c["acer"])
-    with open(os.path.join(args.work, "choice.json"), "w") as f:
-        json.dump({"chosen": choice, "compared": compared, "chosen_on": "every person's held-out scores"}, f, indent=2)
+    write_bytes(os.path.join(args.work, "choice.json"), json.dumps(
+        {"chosen": choice, "compared": compared, "chosen_on": "every person's held-out scores"}, indent=2).encode())
     flags = RECIPES[choice["recipe"]]
-    model = (f"--model {PRETRAINED} --le {os.path.join(os.path.dirname(PRETRAINED), 'le.pickle')}" if flags is None else
+    model = (f"--model {PRETRAINED} --le {PRETRAINED_LE}" if flags is None else
              "--model M --le L (M, L: train_liveness.py " + (flags or "with its defaults") + " on every person's ROIs)")
     print(f"[INFO] chosen on all {len(choice['persons'])} persons among {len(compared)} recipes: {choice['recipe']} at "
           f"threshold {choice['threshold']:.4f} (written to {os.path.join(args.work, 'choice.json')}). Its test is on "

@@ -21,7 +21,7 @@ import numpy as np
 
 from liveness.atomic import write_bytes
 from liveness.crops import preview
-from liveness.detector import add_detector_arguments, create_detector
+from liveness.detectors import add_detector_arguments, detector_for
 from liveness.errors import LivenessError, exit_on_error
 from liveness.exclusions import add_exclude_argument, load_exclusions
 from liveness.media import is_video
@@ -234,7 +234,7 @@ def main():
     from liveness.scoring import score_folder
 
     classifier, _ = load_classifier(args.model, args.le, args.bona_fide)  # its threshold is resolved below
-    detector = create_detector(args.detector_type, args.detector, args.confidence)
+    detector = detector_for(args, args.model)
     score = dict(classifier=classifier, bona_fide=args.bona_fide, detector=detector, detect=args.detect, skip=args.skip)
 
     if args.calibrate:
@@ -266,7 +266,7 @@ def main():
     results = {
         "model": os.path.abspath(args.model), "dataset": os.path.abspath(args.dataset),
         "bona_fide": args.bona_fide, "threshold": threshold, "threshold_source": source,
-        "band": list(band) if band else None, "detector_confidence": args.confidence, "smooth": args.smooth,
+        "band": list(band) if band else None, "detector": detector.name, "detector_confidence": args.confidence, "smooth": args.smooth,
         "crop_scale": classifier.crop_scale, "crop_rule": classifier.cropper.rule, "input_size": list(classifier.size),
         "faces": len(rows), "frames_without_face": counts["no_face"], "skipped_images": counts["skipped"],
         "excluded_faces": counts["excluded"], "exclude": os.path.abspath(args.exclude) if args.exclude else None,

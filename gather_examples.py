@@ -1,10 +1,12 @@
 """Gather face ROIs from videos: the first step of building a liveness dataset.
 
-Every --skip-th frame goes through the SSD face detector; the most confident
-face above --confidence is cropped and written to --output as
-<source>_<frame>.png, so ROIs from several runs and videos never overwrite
-each other, and a row is appended to <output>/manifest.csv (file, source,
-frame, box, detector confidence) so every ROI can be traced to its recording.
+Every --skip-th frame goes through the face detector (the SSD unless
+--detector-type says otherwise); the most confident face above --confidence is
+cropped and written to --output as <source>_<frame>.png, so ROIs from several
+runs and videos never overwrite each other, and a row is appended to
+<output>/manifest.csv (file, source, frame, box, detector confidence, detector)
+so every ROI can be traced to its recording, and a model trained on the ROIs
+knows whose boxes it learned from. A still image is one frame: it is never skipped.
 
     python gather_examples.py --input videos/real.mov --output dataset/real --detector face_detector --skip 1
     python gather_examples.py --input videos/fake.mp4 --output dataset/fake --detector face_detector --skip 4
@@ -18,10 +20,10 @@ import os
 import cv2
 from tqdm import tqdm
 
-from liveness.detector import add_detector_arguments, create_detector
+from liveness.detectors import add_detector_arguments, create_detector, resolve_detector_type
 from liveness.errors import LivenessError, exit_on_error
 from liveness.exclusions import Exclusions, add_exclude_argument, load_exclusions
-from liveness.media import check_readable, expand_inputs, frame_count, prefetch, read_frames
+from liveness.media import check_readable, expand_inputs, frame_count, is_image, prefetch, read_frames
 from liveness.provenance import recording_of
 
 
@@ -72,18 +74,27 @@ def save_roi(png, folder, source, frame_index):
 class Manifest:
     """manifest.csv in the output folder: one appended row per ROI, so each can be traced to its recording."""
 
-    COLUMNS = ["file", "source", "frame", "startX", "startY", "endX", "endY", "confidence"]
+    COLUMNS = ["file", "source", "frame", "startX", "startY", "endX", "endY", "confidence", "detector"]
 
-    def __init__(self, folder):
+    def __init__(self, folder, detector):
         path = os.path.join(folder, "manifest.csv")
         new = not os.path.isfile(path) or os.path.getsize(path) == 0
+        # a manifest written before the detector column keeps its columns: its rows stay readable
+        self.columns = self.COLUMNS if new else self._header(path)
+        self.detector = detector
         self.file = open(path, "a", newline="")
         self.writer = csv.writer(self.file)
         if new:
             self.writer.writerow(self.COLUMNS)
 
+    @staticmethod
+    def _header(path):
+        with open(path, newline="") as f:
+            return next(csv.reader(f), [])
+
     def add(self, roi_path, source, frame, box, confidence):
-        self.writer.writerow([os.path.basename(roi_path), source, frame, *box, f"{confidence:.4f}"])
+        row = [os.path.basename(roi_path), source, frame, *box, f"{confidence:.4f}", self.detector]
+        self.writer.writerow(row[:len(self.columns)])
         self.file.flush()
 
     def close(self):
@@ -107,6 +118,7 @@ def find_rois(path, detector, skip, counts, on_frame=None, slot=0, slots=1, excl
     without a face into `counts`.
     """
     recording = recording_of(path)  # as evaluate_liveness.py names it, so one exclusion file serves both
+    skip = 1 if is_image(path) else skip  # a still image is one frame: never skipped
     excluded = functools.partial(exclusions.excludes, recording)
     # frames not kept, and kept frames left out, are only grabbed, never decoded
     frames = read_frames(path, select=lambda i: kept(i, skip, slot, slots) and not excluded(i))
@@ -160,7 +172,7 @@ def gather_parallel(paths, args, manifest):
     totals = {"read": 0, "missed": 0, "excluded": 0, "saved": 0}
     tasks = [(path, slot) for path in paths for slot in range(args.jobs)]
     context = multiprocessing.get_context("spawn")
-    with context.Pool(args.jobs, _start_worker, (args.detector_type, args.detector, args.confidence)) as pool:
+    with context.Pool(args.jobs, _start_worker, (args.detector_kind, args.detector, args.confidence)) as pool:
         results = pool.imap(functools.partial(_gather_in_worker, skip=args.skip, slots=args.jobs,
                                                         exclusions=args.exclusions), tasks)
         parts = []
@@ -178,7 +190,7 @@ def gather_parallel(paths, args, manifest):
 
 def gather_serial(paths, args, manifest):
     """--jobs 1: one recording after another, with a progress bar over frames."""
-    detector = create_detector(args.detector_type, args.detector, args.confidence)
+    detector = create_detector(args.detector_kind, args.detector, args.confidence)
     totals = {"read": 0, "missed": 0, "excluded": 0, "saved": 0}
     for path in paths:
         with tqdm(total=frame_count(path) or None, desc=os.path.basename(path), unit="frame") as progress:
@@ -196,11 +208,12 @@ def main():
     for path in paths:
         check_readable(path)
 
-    create_detector(args.detector_type, args.detector, args.confidence)  # a bad detector fails here, once
-    print(f"[INFO] gathering faces from {len(paths)} file(s) with the {args.detector_type} detector, "
+    args.detector_kind, source = resolve_detector_type(args.detector_type)
+    create_detector(args.detector_kind, args.detector, args.confidence)  # a bad detector fails here, once
+    print(f"[INFO] gathering faces from {len(paths)} file(s) with the {args.detector_kind} detector ({source}), "
           f"{args.jobs} process(es)...")
     os.makedirs(args.output, exist_ok=True)
-    manifest = Manifest(args.output)
+    manifest = Manifest(args.output, args.detector_kind)
     try:
         gather = gather_parallel if args.jobs > 1 else gather_serial
         totals = gather(paths, args, manifest)

@@ -29,7 +29,7 @@ from starlette.datastructures import MutableHeaders, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from liveness.api_keys import ApiKeys, key_from_headers
-from liveness.detector import add_detector_arguments
+from liveness.detectors import add_detector_arguments, resolve_detector_type
 from liveness.errors import ApiError, LivenessError, exit_on_error
 from liveness.metadata import check_threshold
 from liveness.quiet import add_verbose_argument
@@ -323,7 +323,9 @@ def parse_args():
 @exit_on_error
 def main():
     args = parse_args()
-    settings = Settings(model=args.model, le=args.le, detector=args.detector, detector_type=args.detector_type,
+    detector_type, source = resolve_detector_type(args.detector_type, args.model)
+    print(f"[INFO] face detector: {detector_type} ({source}), confidence {args.confidence}", flush=True)
+    settings = Settings(model=args.model, le=args.le, detector=args.detector, detector_type=detector_type,
                         confidence=args.confidence,
                         threshold=args.threshold, band=tuple(args.band) if args.band else None,
                         bona_fide=args.bona_fide, publish=args.publish, publish_max_mb=args.publish_max_mb,

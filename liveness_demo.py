@@ -15,7 +15,7 @@ import imutils
 from tqdm import tqdm
 
 from liveness.atomic import atomic_path
-from liveness.detector import add_detector_arguments, create_detector
+from liveness.detectors import add_detector_arguments, detector_for
 from liveness.errors import LivenessError, exit_on_error
 from liveness.media import frame_count, open_video, prefetch
 from liveness.pipeline import StreamScorer
@@ -130,7 +130,7 @@ def main():
         check_display()
 
     print("[INFO] loading face detector...")
-    detector = create_detector(args.detector_type, args.detector, args.confidence)
+    detector = detector_for(args, args.model)
     print("[INFO] loading liveness detector...")
     import_tensorflow(args.verbose)
     from liveness.model_io import load_classifier

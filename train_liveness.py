@@ -18,7 +18,7 @@ from liveness.atomic import atomic_path, write_bytes
 from liveness.crops import RULES, Crop
 from liveness.errors import LivenessError, exit_on_error
 from liveness.metadata import read_metadata, update_metadata
-from liveness.provenance import recordings_of, subject_of
+from liveness.provenance import detector_of, recordings_of, subject_of
 from liveness.quiet import add_verbose_argument, import_tensorflow
 from liveness.recipes import RECIPES, apply_recipe, explicit_destinations
 from livenessnet import ARCHS, STANDARDIZE
@@ -247,13 +247,13 @@ def add_synthetic_replays(trainX, trainY, train_paths, le, crop, size, args):
     """Training data with simulated replays of live training images added as --attack-class."""
     import keras
 
-    from liveness.detector import create_detector
+    from liveness.detectors import create_detector
     from liveness.synthetic import synthetic_replays
 
     if "real" not in le.classes_ or args.attack_class not in le.classes_:
         raise LivenessError(f"--synthetic-replay needs a 'real' class and the --attack-class '{args.attack_class}'")
     live = [p for p, y in zip(train_paths, trainY.argmax(axis=1)) if le.classes_[y] == "real"]
-    replays = synthetic_replays(live, create_detector("ssd"), crop, size, args.synthetic_replay, args.seed,
+    replays = synthetic_replays(live, create_detector(detector_of(live) or "ssd"), crop, size, args.synthetic_replay, args.seed,
                                 in_front=args.synthetic_scene == "live")
     target = keras.utils.to_categorical([list(le.classes_).index(args.attack_class)] * len(replays), len(le.classes_))
     print(f"[INFO] {len(replays)} synthetic replays of {len(live)} live training images added as '{args.attack_class}'")
@@ -325,6 +325,9 @@ def main():
         raise LivenessError(f"--augment strong needs 3-channel crops; {args.init} looks at {len(crop.scales)} crops at once")
     data, labels, paths, skipped = load_rois(args.dataset, size, crop)
     print(f"[INFO] {len(data)} images, {skipped} skipped as undecodable")
+    detector = detector_of(paths)
+    print(f"[INFO] face boxes from the {detector} detector (the gather manifests)" if detector else
+          "[INFO] the gather manifests name no one face detector: the model will use the default SSD")
 
     le = LabelEncoder()
     train, test, split_used = split(labels, paths, args)
@@ -385,7 +388,8 @@ def main():
                        if init is not None else {}),
                     ensemble=args.ensemble,
                     augment=args.augment, class_weight=args.class_weight,
-                    synthetic_replay=args.synthetic_replay, synthetic_scene=args.synthetic_scene)
+                    synthetic_replay=args.synthetic_replay, synthetic_scene=args.synthetic_scene,
+                    **({"detector": detector} if detector else {}))
     save_label_encoder(le, args.le)
     write_bytes(args.report, (f"dataset: {args.dataset}\nsplit: {split_used}; "
                               f"{len(trainX)} train, {len(testX)} test\n\n{report}").encode())

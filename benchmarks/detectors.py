@@ -20,7 +20,7 @@ from tqdm import tqdm
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from liveness.detector import DETECTOR_TYPES, create_detector, iou  # noqa: E402
+from liveness.detectors import DETECTOR_TYPES, create_detector, iou  # noqa: E402
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
 from liveness.media import is_video, read_frames  # noqa: E402
 

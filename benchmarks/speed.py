@@ -43,7 +43,7 @@ def original_demo(video, model_path, le_path):
     import imutils
     import numpy as np
 
-    from liveness.detector import find_detector_files
+    from liveness.detectors.ssd import find_detector_files
     from liveness.labels import load_label_encoder
     from liveness.model_io import load_model
 
@@ -91,7 +91,7 @@ def original_gather(video, output):
     import cv2
     import numpy as np
 
-    from liveness.detector import find_detector_files
+    from liveness.detectors.ssd import find_detector_files
 
     net = cv2.dnn.readNetFromCaffe(*find_detector_files(None))
     vs = cv2.VideoCapture(video)
@@ -179,7 +179,7 @@ def fast_demo(video, model_path, le_path, detect_every):
     import cv2
     import numpy as np
 
-    from liveness.detector import create_detector
+    from liveness.detectors import create_detector
     from liveness.media import prefetch
     from liveness.model_io import load_classifier
     from liveness.pipeline import StreamScorer, score_faces

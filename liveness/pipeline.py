@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from liveness.detector import iou
+from liveness.detectors import iou
 
 
 @dataclass

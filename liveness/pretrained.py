@@ -1,6 +1,6 @@
 """Make the pretrained MiniFASNet pair into a model every command loads: python -m liveness.pretrained
 
-    python -m liveness.pretrained                        # downloads both networks from their public home
+    python -m liveness.pretrained                        # downloads both networks and their face detector
     python -m liveness.pretrained --from ~/Downloads     # takes local copies instead (no network)
 
 The two PyTorch files come from Minivision's Silent-Face-Anti-Spoofing project
@@ -9,7 +9,10 @@ read from it, converted without PyTorch and without running pickled code
 (liveness.torch_state), and the pair is saved as one Keras model with its
 le.pickle and its crop rule (liveness.crops: scales 2.7 and 4.0, shifted)
 beside it. The original's three classes become two: real = its class 1,
-fake = its classes 0 and 2.
+fake = its classes 0 and 2. The same project's RetinaFace face detector, whose
+boxes the pair was trained on, comes too (checked the same way, into
+face_detector/retinaface/), and the model's metadata names it, so every
+command finds faces for the pair the way the pair learned them.
 """
 import argparse
 import os
@@ -19,6 +22,8 @@ import tempfile
 import urllib.error
 import urllib.request
 
+from liveness.atomic import atomic_path
+from liveness.detectors import retinaface
 from liveness.digests import file_sha256
 from liveness.errors import LivenessError, exit_on_error
 from liveness.quiet import add_verbose_argument, import_tensorflow
@@ -43,6 +48,8 @@ def parse_args(argv=None):
     ap.add_argument("-l", "--le", default=os.path.join(DEFAULT_DIR, "le.pickle"),
                     help="where to write its label encoder (default: pretrained/le.pickle)")
     ap.add_argument("--cache", default=DEFAULT_DIR, help="where downloaded .pth files are kept (default: pretrained/)")
+    ap.add_argument("-d", "--detector", default=None,
+                    help="where the RetinaFace face detector's two files go (default: face_detector/retinaface/)")
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the download server")
     add_verbose_argument(ap)
     return ap.parse_args(argv)
@@ -57,22 +64,22 @@ def verified(path, expected):
 
 
 def offline_hint():
-    names = " and ".join(RAW + name for name, _, _ in NETWORKS)
-    return (f"download {names} by hand (from {HOME}, resources/anti_spoof_models/) into a folder, "
+    names = ", ".join([RAW + name for name, _, _ in NETWORKS] + [retinaface.RAW + name for name, _ in retinaface.FILES])
+    return (f"download {names} by hand (from {HOME}, resources/) into one folder, "
             "then run: python -m liveness.pretrained --from FOLDER")
 
 
-def download(name, expected, cache, timeout):
-    """The published file in `cache`, downloaded unless a verified copy is there already."""
+def download(name, expected, cache, timeout, base=RAW):
+    """The published file in `cache`, downloaded from `base` unless a verified copy is there already."""
     target = os.path.join(cache, name)
     if os.path.isfile(target) and file_sha256(target) == expected:
         print(f"[INFO] {name}: verified copy in {cache}")
         return target
     os.makedirs(cache, exist_ok=True)
-    print(f"[INFO] downloading {RAW + name}...")
+    print(f"[INFO] downloading {base + name}...")
     fd, partial = tempfile.mkstemp(prefix=f".{name}.", dir=cache)
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(RAW + name, timeout=timeout) as response:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(base + name, timeout=timeout) as response:
             shutil.copyfileobj(response, out)
         verified(partial, expected)
         os.replace(partial, target)
@@ -90,6 +97,22 @@ def local_copy(name, expected, folder):
     if not os.path.isfile(path):
         raise LivenessError(f"{path} not found; {offline_hint()}")
     return verified(path, expected)
+
+
+def install_retinaface(args):
+    """The RetinaFace files, verified, in --detector (default face_detector/retinaface/); returns that folder."""
+    target = args.detector or retinaface.FOLDER
+    os.makedirs(target, exist_ok=True)
+    for name, digest in retinaface.FILES:
+        if args.source is None:
+            download(name, digest, target, args.timeout, base=retinaface.RAW)
+            continue
+        source = local_copy(name, digest, args.source)
+        destination = os.path.join(target, name)
+        if os.path.abspath(source) != os.path.abspath(destination):
+            with atomic_path(destination) as tmp:
+                shutil.copyfile(source, tmp)
+    return target
 
 
 def build_pair(paths):
@@ -120,7 +143,8 @@ def save_pretrained(model, model_path, le_path, sources):
                     **Crop(PAIR_SCALES, "shift").metadata(), size=PAIR_SIZE,
                     class_map="real = original class 1 (live); fake = original classes 0 and 2 (attack types)",
                     origin=f"{HOME} (resources/anti_spoof_models)", license=LICENSE,
-                    sources={name: digest for name, _, digest in NETWORKS}, converted_from=sources)
+                    sources={name: digest for name, _, digest in NETWORKS}, converted_from=sources,
+                    detector="retinaface", detector_sources=dict(retinaface.FILES))
     encoder = LabelEncoder()
     encoder.classes_ = np.array(["fake", "real"])
     save_label_encoder(encoder, le_path)
@@ -135,7 +159,9 @@ def main(argv=None):
         paths = [local_copy(name, digest, args.source) for name, _, digest in NETWORKS]
     else:
         paths = [download(name, digest, args.cache, args.timeout) for name, _, digest in NETWORKS]
-    print(f"[INFO] SHA-256 verified: {', '.join(os.path.basename(p) for p in paths)}")
+    detector_folder = install_retinaface(args)
+    print(f"[INFO] SHA-256 verified: {', '.join(os.path.basename(p) for p in paths)}, and the RetinaFace "
+          f"face detector in {detector_folder}")
     print("[INFO] converting the PyTorch weights (no PyTorch, no pickled code run)...")
     import_tensorflow(args.verbose)
     model = build_pair(paths)

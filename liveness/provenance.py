@@ -70,3 +70,11 @@ def origins_of(paths):
 def recordings_of(paths):
     """The recording of each file in `paths`, from manifests where present, else from the names."""
     return [recording for recording, _ in origins_of(paths)]
+
+
+def detector_of(paths):
+    """The face detector whose boxes the ROIs in `paths` are: one name, or None when the manifests name
+    none (ROIs from elsewhere, or gathered before manifests had the column) or several."""
+    manifests = Manifests()
+    named = {(manifests.row(path) or {}).get("detector") or None for path in paths}
+    return next(iter(named)) if len(named) == 1 else None

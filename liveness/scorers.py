@@ -55,12 +55,13 @@ class ImageScorer:
         from liveness.quiet import import_tensorflow
 
         import_tensorflow(settings.verbose)  # before anything that imports Keras, so that it starts quietly
-        from liveness.detector import create_detector
+        from liveness.detectors import create_detector, resolve_detector_type
         from liveness.model_io import load_classifier
 
         self.classifier, self.threshold_source = load_classifier(settings.model, settings.le, settings.bona_fide,
                                                                  settings.threshold)
-        self.detector = create_detector(settings.detector_type, settings.detector, settings.confidence)
+        kind, _ = resolve_detector_type(settings.detector_type, settings.model)
+        self.detector = create_detector(kind, settings.detector, settings.confidence)
         self.max_pixels = settings.max_megapixels * 1e6
         blank = np.zeros((480, 640, 3), "uint8")  # the first real request should not pay for tracing
         self.detector.detect(blank)

@@ -28,7 +28,7 @@ class Settings:
     model: str
     le: str
     detector: str = None
-    detector_type: str = "ssd"
+    detector_type: str = None  # None: the one the model names, else the SSD
     confidence: float = 0.5
     threshold: float = None
     band: tuple = None

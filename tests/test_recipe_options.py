@@ -89,7 +89,7 @@ def test_synthetic_replays_of_live_training_faces_join_the_attacks(gathered, tmp
 
 
 def test_the_replay_simulation_shows_the_face_on_a_phone(face_frame):
-    from liveness.detector import SsdDetector
+    from liveness.detectors.ssd import SsdDetector
     from liveness.sample import simulate_replay
 
     box = SsdDetector().detect(face_frame)[0][0]
@@ -102,7 +102,7 @@ def test_the_replay_simulation_shows_the_face_on_a_phone(face_frame):
 
 
 def test_a_replay_in_front_of_the_live_frame_covers_the_face_and_keeps_the_room(face_frame):
-    from liveness.detector import SsdDetector
+    from liveness.detectors.ssd import SsdDetector
     from liveness.sample import simulate_replay
 
     box = SsdDetector().detect(face_frame)[0][0]

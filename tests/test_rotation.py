@@ -4,7 +4,7 @@ import struct
 import numpy as np
 
 from conftest import run_script
-from liveness.detector import create_detector
+from liveness.detectors import create_detector
 from liveness.media import read_frames
 from liveness.sample import real_frames, write_video
 

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import read_video, run_script
 from liveness.classifier import LivenessClassifier
-from liveness.detector import SsdDetector
+from liveness.detectors.ssd import SsdDetector
 from liveness.media import prefetch
 from liveness.model_io import load_model_and_labels
 from liveness.pipeline import StreamScorer, score_faces

@@ -249,7 +249,7 @@ def main():
         return
     threshold, source = resolve_threshold(args.model, args.threshold)
     band = tuple(args.band) if args.band else None
-    print(f"[INFO] liveness threshold {threshold:.4f} ({source}); face detector confidence {args.confidence}")
+    print(f"[INFO] liveness threshold {threshold:.4f} ({source}); face detector confidence {detector.min_confidence}")
 
     rows, counts = score_folder(args.dataset, keep_rois=args.save_failures is not None, **score)
     rows, counts["excluded"] = leave_out(rows, exclusions, args.dataset)
@@ -266,7 +266,7 @@ def main():
     results = {
         "model": os.path.abspath(args.model), "dataset": os.path.abspath(args.dataset),
         "bona_fide": args.bona_fide, "threshold": threshold, "threshold_source": source,
-        "band": list(band) if band else None, "detector": detector.name, "detector_confidence": args.confidence, "smooth": args.smooth,
+        "band": list(band) if band else None, "detector": detector.name, "detector_confidence": detector.min_confidence, "smooth": args.smooth,
         "crop_scale": classifier.crop_scale, "crop_rule": classifier.cropper.rule, "input_size": list(classifier.size),
         "faces": len(rows), "frames_without_face": counts["no_face"], "skipped_images": counts["skipped"],
         "excluded_faces": counts["excluded"], "exclude": os.path.abspath(args.exclude) if args.exclude else None,

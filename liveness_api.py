@@ -324,7 +324,8 @@ def parse_args():
 def main():
     args = parse_args()
     detector_type, source = resolve_detector_type(args.detector_type, args.model)
-    print(f"[INFO] face detector: {detector_type} ({source}), confidence {args.confidence}", flush=True)
+    confidence = args.confidence if args.confidence is not None else "its default"
+    print(f"[INFO] face detector: {detector_type} ({source}), confidence {confidence}", flush=True)
     settings = Settings(model=args.model, le=args.le, detector=args.detector, detector_type=detector_type,
                         confidence=args.confidence,
                         threshold=args.threshold, band=tuple(args.band) if args.band else None,

@@ -15,7 +15,9 @@ persons (--dev) and test persons (everyone else).
   all the other persons' ROIs, gathered once at --skip.
 - Zero-shot (--model): one fixed model scores every person; nothing is trained.
 - The threshold is chosen on the dev persons' scores alone (their EER), unless --threshold fixes
-  it, and then applied to the test persons. Recipes are compared on the dev figures; the test
+  it, and then applied to the test persons. With --dev lopo every person is a test person, and
+  each person's threshold is the EER threshold of all the other persons' scores: leave one
+  person out for the threshold too. Recipes are compared on the dev figures; the test
   figures are for reporting the chosen one. With --threshold and --dev none, every person is a
   test person: the way to score a model and threshold chosen on this pool on recordings of new
   people.
@@ -63,7 +65,10 @@ def parse_args():
     ap.add_argument("--work", default=os.path.join(ROOT, "output", "cross_person"), help="folder for ROIs, models, results")
     ap.add_argument("--persons", nargs="+", default=None, help="only these persons (default: every person in videos/)")
     ap.add_argument("--dev", nargs="+", default=list(DEV_PERSONS),
-                    help="the dev persons (default: %(default)s); 'none' with --threshold: everyone is a test person")
+                    help="the dev persons (default: %(default)s); 'none' with --threshold: everyone is a test person; "
+                         "'lopo': everyone is, each at the threshold chosen on all the others")
+    ap.add_argument("--detector-type", default=None,
+                    help="the face detector for gathering and scoring (default: the model's, else the SSD)")
     ap.add_argument("--attack-type", nargs="+", default=[], metavar="PERSON=TYPE",
                     help="the attack instrument of a person's fake recording, for APCER per type "
                          "(default: the table ATTACK_TYPES, else 'replay')")
@@ -84,8 +89,12 @@ def parse_args():
         raise LivenessError("--model and --le go together")
     if args.skip < 1 or args.eval_skip < 1 or args.folds < 0:
         raise LivenessError("--skip and --eval-skip must be 1 or more, --folds 0 (one per person) or more")
-    if args.dev == ["none"]:
+    args.lopo = args.dev == ["lopo"]
+    if args.dev in (["none"], ["lopo"]):
         args.dev = []
+    if args.lopo and args.threshold is not None:
+        raise LivenessError("--dev lopo chooses each person's threshold on the others: leave --threshold out")
+    args.detector_flags = ["--detector-type", args.detector_type] if args.detector_type else []
     args.attack_types = dict(ATTACK_TYPES)
     for item in args.attack_type:
         person, _, kind = item.partition("=")
@@ -164,12 +173,48 @@ def person_error(summary):
     return next(summary[k] for k in ("acer", "apcer", "bpcer") if summary[k] is not None)
 
 
+def lopo_thresholds(rows):
+    """{person: the EER threshold of every other person's scores}: no person's threshold has seen them."""
+    import numpy as np
+
+    thresholds = {}
+    for person in sorted({r["subject"] for r in rows}):
+        others = [r for r in rows if r["subject"] != person]
+        _, t = equal_error_rate(np.array([r["score"] for r in others]), np.array([r["label"] for r in others]), BONA_FIDE)
+        if t is None:
+            raise LivenessError(f"without {person} the others need live and attack faces to choose a threshold")
+        thresholds[person] = min(float(t), 1.0)
+    return thresholds
+
+
+def at_own_threshold(rows, thresholds):
+    """Rows whose scores are moved so that 0.5 decides each person as their own threshold does.
+
+    score >= t exactly when score - t + 0.5 >= 0.5, for every face, and for a recording's mean too.
+    """
+    return [{**r, "score": r["score"] - thresholds[r["subject"]] + 0.5} for r in rows]
+
+
 def figures(rows, threshold):
-    """Pooled frame- and video-level figures, and the worst person's error, at `threshold`."""
+    """Pooled frame- and video-level figures, and the worst person's error, at `threshold`.
+
+    `threshold` may be {person: threshold} (--dev lopo): the error rates are then each person's at their own
+    threshold, while AUC and EER, which no threshold enters, come from the scores as they are.
+    """
     import numpy as np
 
     if not rows:
         return None
+    if isinstance(threshold, dict):
+        raw = figures(rows, 0.5)
+        result = figures(at_own_threshold(rows, threshold), 0.5)
+        for level in ("frame", "video"):
+            result[level].update({k: raw[level][k] for k in ("auc", "eer")})
+        for person, figures_of in result["persons"].items():
+            figures_of.update(auc=raw["persons"][person]["auc"], mean_score=raw["persons"][person]["mean_score"],
+                              threshold=threshold[person])
+        result["threshold"] = threshold
+        return result
     scores, labels = np.array([r["score"] for r in rows]), np.array([r["label"] for r in rows])
     keep = ("count", "bona_fide", "attacks", "apcer", "apcer_per_type", "bpcer", "acer", "auc", "eer")
     frame = {k: v for k, v in summarize(scores, labels, BONA_FIDE, threshold).items() if k in keep}
@@ -198,7 +243,9 @@ def fmt(value):
 def table(name, result):
     f, v = result["frame"], result["video"]
     types = ", ".join(f"{k} {fmt(x)}" for k, x in f["apcer_per_type"].items())
-    return (f"| {name} | {result['threshold']:.4f} | {f['count']} | {fmt(f['apcer'])} ({types}) | {fmt(f['bpcer'])} | "
+    t = result["threshold"]
+    t = f"{min(t.values()):.4f}..{max(t.values()):.4f} (each person's)" if isinstance(t, dict) else f"{t:.4f}"
+    return (f"| {name} | {t} | {f['count']} | {fmt(f['apcer'])} ({types}) | {fmt(f['bpcer'])} | "
             f"{fmt(f['acer'])} | {fmt(f['auc'])} | {fmt(f['eer'])} | {result['worst_person']['person']} "
             f"{fmt(result['worst_person']['error'])} | {fmt(v['acer'])} |")
 
@@ -214,14 +261,14 @@ def gather_all(people, work, args, timings):
         for side, video in videos.items():
             started = time.perf_counter()
             run("gather_examples.py", "-i", video, "-o", os.path.join(work, "rois", person, side), "-s", args.skip,
-                *args.exclude_flags, log=os.path.join(work, f"gather_{person}_{side}.log"))
+                *args.exclude_flags, *args.detector_flags, log=os.path.join(work, f"gather_{person}_{side}.log"))
             timings[f"gather {person} {side}"] = round(time.perf_counter() - started, 1)
             print(f"[INFO] gathered {person} {side} ({timings[f'gather {person} {side}']} s)", flush=True)
 
 
 def evaluate(model, le, folder, out, args, log):
     run("evaluate_liveness.py", "-m", model, "-l", le, "--dataset", folder, "-o", out, "--threshold", 0.5,
-        "--skip", args.eval_skip, *args.exclude_flags, *shlex.split(args.eval_args), log=log)
+        "--skip", args.eval_skip, *args.exclude_flags, *args.detector_flags, *shlex.split(args.eval_args), log=log)
     return read_scores(os.path.join(out, "scores.csv"))
 
 
@@ -232,7 +279,7 @@ def main():
     people = recordings(args.data, args.persons)
     dev = [p for p in people if p in args.dev]
     test = [p for p in people if p not in args.dev]
-    if not test or (not dev and args.threshold is None):
+    if not test or (not dev and args.threshold is None and not args.lopo):
         raise LivenessError(f"need test persons, and dev persons unless --threshold fixes it; dev {dev}, test {test}")
     work = os.path.abspath(args.work)
     if os.path.exists(work):
@@ -277,6 +324,8 @@ def main():
     test_rows = [r for r in rows if r["subject"] in test]
     if args.threshold is not None:
         threshold, chosen = args.threshold, "fixed by --threshold"
+    elif args.lopo:
+        threshold, chosen = lopo_thresholds(test_rows), "each person's: the EER of all the other persons"
     else:
         import numpy as np
 
@@ -296,10 +345,12 @@ def main():
                   "| --- | --- | --- | --- | --- | --- | --- | --- |"] + \
         [row for side in ("dev", "test") if results[side] is not None for row in person_rows(results[side], args.attack_types)]
     what = f"model {args.model}" if args.model else f"train args '{args.train_args}', {len(folds)} folds"
-    print(f"[INFO] cross-person results ({what}; threshold {threshold:.4f}: {chosen}; frames left out: "
-          f"{args.exclude_flags[-1] if args.exclude_flags else 'none'}; every {args.eval_skip} frame scored):")
+    shown = "each person's own" if isinstance(threshold, dict) else f"{threshold:.4f}"
+    print(f"[INFO] cross-person results ({what}; detector {args.detector_type or 'the model default'}; threshold "
+          f"{shown}: {chosen}; frames left out: {args.exclude_flags[-1] if args.exclude_flags else 'none'}; "
+          f"every {args.eval_skip} frame scored):")
     print("\n".join(summary))
-    print(f"[INFO] per person, at threshold {threshold:.4f}:")
+    print(f"[INFO] per person, at threshold {shown}:")
     print("\n".join(per_person))
     print(f"[INFO] the protocol took {seconds:.0f} s" +
           (f" (training {sum(f['train_seconds'] for f in folds):.0f} s over {len(folds)} folds, the longest "
@@ -307,6 +358,7 @@ def main():
     test_frame = results["test"]["frame"]
     json_out = {"model": os.path.abspath(args.model) if args.model else None, "train_args": args.train_args,
                 "skip": args.skip, "eval_skip": args.eval_skip, "dev_persons": dev, "test_persons": test,
+                "detector_type": args.detector_type,
                 "threshold": threshold, "threshold_chosen_by": chosen,
                 "exclude": args.exclude_flags[-1] if args.exclude_flags else None, "seconds": seconds,
                 "timings": timings, "folds": folds, **results,

@@ -57,6 +57,7 @@ def parse_args():
     ap.add_argument("--reference", type=int, default=100, help="unloaded requests, one at a time, before the flood")
     ap.add_argument("--max-pending", type=int, default=None, help="the service's --max-pending (default: its own)")
     ap.add_argument("--rate-limit", default="1000/s", help="the service's --rate-limit for the flood's key")
+    ap.add_argument("--detector-type", default=None, help="the service's --detector-type (default: the model's)")
     ap.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
                     help="run the service on one core and the clients on the others (default: on)")
     args = ap.parse_args()
@@ -68,7 +69,8 @@ def parse_args():
 
 
 def start_service(args):
-    return start_local(args.model, args.le, "--workers", args.workers, "--scorers", args.scorers)
+    detector = ["--detector-type", args.detector_type] if args.detector_type else []
+    return start_local(args.model, args.le, "--workers", args.workers, "--scorers", args.scorers, *detector)
 
 
 def sample_faces():
@@ -175,6 +177,7 @@ def flood_test(args):
     keys.write(f"sha256:{digest(key).hex()} flood\n")
     keys.close()
     flags = ["--workers", args.workers, "--scorers", args.scorers, "--api-keys", keys.name, "--rate-limit", args.rate_limit]
+    flags += ["--detector-type", args.detector_type] if args.detector_type else []
     if args.max_pending is not None:
         flags += ["--max-pending", args.max_pending]
     faces = sample_faces()

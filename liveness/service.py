@@ -29,7 +29,7 @@ class Settings:
     le: str
     detector: str = None
     detector_type: str = None  # None: the one the model names, else the SSD
-    confidence: float = 0.5
+    confidence: float = None  # None: the detector's own default
     threshold: float = None
     band: tuple = None
     bona_fide: str = "real"

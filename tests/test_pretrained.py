@@ -286,6 +286,7 @@ def test_fine_tuning_the_head_changes_only_the_head_and_keeps_the_crop(converted
     metadata = read_metadata(str(out))
     assert metadata["crop_rule"] == "shift" and metadata["crop_scale"] == [2.7, 4.0] and metadata["size"] == 80
     assert metadata["init"] == os.path.abspath(converted["model"]) and metadata["license"] == "Apache-2.0"
+    assert metadata["detector"] == "ssd"  # the boxes it was tuned on, from the gather manifests
     before, after = load_model(converted["model"]), load_model(str(out))
     changed = set()
     for network in ("minifasnet_v2", "minifasnet_v1se"):

@@ -19,8 +19,9 @@ DETECTOR_TYPES = ("ssd", "ssd-squashed", "retinaface", "haar", "hog", "mmod")
 DEFAULT_TYPE = "ssd"
 
 
-def create_detector(kind="ssd", folder=None, min_confidence=0.5):
-    """A detector of --detector-type `kind`; --detector (`folder`) is where its files are, for ssd and retinaface."""
+def create_detector(kind="ssd", folder=None, min_confidence=None):
+    """A detector of --detector-type `kind`; --detector (`folder`) is where its files are, for ssd and retinaface;
+    `min_confidence` None: the detector's own default (0.5; 0.1 for retinaface)."""
     if kind in ("ssd", "ssd-squashed"):
         from liveness.detectors.ssd import SsdDetector
         return SsdDetector(folder, min_confidence, squash=kind == "ssd-squashed")
@@ -55,7 +56,7 @@ def detector_for(args, model_path=None):
     """The detector a command's flags and model ask for, with its [INFO] line printed."""
     kind, source = resolve_detector_type(args.detector_type, model_path)
     detector = create_detector(kind, args.detector, args.confidence)
-    print(f"[INFO] face detector: {kind} ({source}), confidence {args.confidence}")
+    print(f"[INFO] face detector: {kind} ({source}), confidence {detector.min_confidence}")
     return detector
 
 
@@ -68,6 +69,7 @@ def add_detector_arguments(ap):
                     help="the face detector (default: the one the model names, else ssd): ssd (letterboxed), "
                          "ssd-squashed (the tutorial's input), retinaface (the pretrained pair's own), "
                          "haar (OpenCV cascade), hog or mmod (dlib, optional extra)")
-    ap.add_argument("-c", "--confidence", type=float, default=0.5,
-                    help="minimum face confidence in [0, 1] (the network's probability for ssd and retinaface; "
-                         "logistic of the score for the others)")
+    ap.add_argument("-c", "--confidence", type=float, default=None,
+                    help="minimum face confidence in [0, 1] (default: the detector's own, 0.5; 0.1 for retinaface, "
+                         "whose scores run lower): the network's probability for ssd and retinaface, the logistic of "
+                         "the score for the others")

@@ -43,7 +43,7 @@ def clip_box(box, width, height):
 
 
 def check_confidence(min_confidence):
-    if not 0.0 <= min_confidence <= 1.0:
+    if min_confidence is None or not 0.0 <= min_confidence <= 1.0:
         raise LivenessError(f"--confidence must be in [0, 1], got {min_confidence}")
     return min_confidence
 
@@ -56,9 +56,10 @@ class Detector:
     """Raw boxes -> clipped, thresholded, merged faces."""
 
     name = "detector"
+    default_confidence = 0.5  # --confidence when none is given
 
-    def __init__(self, min_confidence):
-        self.min_confidence = check_confidence(min_confidence)
+    def __init__(self, min_confidence=None):
+        self.min_confidence = check_confidence(self.default_confidence if min_confidence is None else min_confidence)
 
     def candidates(self, frame):
         """[(box in frame pixels as floats, confidence in [0, 1])] as the backend sees them."""

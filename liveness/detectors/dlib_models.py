@@ -30,7 +30,7 @@ def _import_dlib(kind):
 class HogDetector(Detector):
     name = "hog"
 
-    def __init__(self, min_confidence=0.5, upsample=0):
+    def __init__(self, min_confidence=None, upsample=0):
         super().__init__(min_confidence)
         self.detector = _import_dlib("hog").get_frontal_face_detector()
         self.upsample = upsample
@@ -45,7 +45,7 @@ class HogDetector(Detector):
 class MmodDetector(Detector):
     name = "mmod"
 
-    def __init__(self, min_confidence=0.5, upsample=0):
+    def __init__(self, min_confidence=None, upsample=0):
         super().__init__(min_confidence)
         dlib = _import_dlib("mmod")
         source = wheel_folder()

@@ -14,7 +14,7 @@ class HaarDetector(Detector):
     name = "haar"
     CASCADE = "haarcascade_frontalface_default.xml"
 
-    def __init__(self, min_confidence=0.5):
+    def __init__(self, min_confidence=None):
         super().__init__(min_confidence)
         self.cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, self.CASCADE))
         if self.cascade.empty():

@@ -31,16 +31,16 @@ FILES = (
     ("Widerface-RetinaFace.caffemodel", "d08338a2c207df16a9c566f767fea67fb43ba6fff76ce11e938fe3fabefb9402"),
 )
 MEAN_BGR = (104.0, 117.0, 123.0)
-AREA = 192 * 192
+SIDE = 192  # the original's: about 192 x 192 pixels of area
 FETCH = "python -m liveness.pretrained (or: python -m liveness.pretrained --from DIR)"
 
 
-def input_size(width, height):
-    """The (w, h) the original resizes a frame to: about AREA pixels, the frame's aspect kept."""
-    if width * height < AREA:
+def input_size(width, height, side=SIDE):
+    """The (w, h) the original resizes a frame to: about side x side pixels, the frame's aspect kept."""
+    if width * height < side * side:
         return width, height
     aspect = width / height
-    return int(192 * math.sqrt(aspect)), int(192 / math.sqrt(aspect))
+    return int(side * math.sqrt(aspect)), int(side / math.sqrt(aspect))
 
 
 def decode(detections, width, height):
@@ -65,16 +65,21 @@ def files_in(folder):
 
 class RetinaFaceDetector(Detector):
     name = "retinaface"
+    # At the original's small input, clear faces can score low (0.17 to 0.35 on one well-lit frontal
+    # face of ../shared); the original takes its most confident box whatever the score. 0.1 is the
+    # network's own reporting threshold (DetectionOutput's confidence_threshold): every box it reports.
+    default_confidence = 0.1
 
-    def __init__(self, folder=None, min_confidence=0.5):
+    def __init__(self, folder=None, min_confidence=None, side=SIDE):
         super().__init__(min_confidence)
+        self.side = side
         prototxt, caffemodel = files_in(folder or FOLDER)
         self.net = load_caffe(prototxt, caffemodel, "RetinaFace face detector", f"fetch it again with {FETCH}")
 
     def raw_detections(self, frame):
         """`detection_out` for a BGR frame: an (N, 7) array, boxes in [0, 1] of the frame."""
         (h, w) = frame.shape[:2]
-        size = input_size(w, h)
+        size = input_size(w, h, self.side)
         picture = frame if size == (w, h) else cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
         self.net.setInput(cv2.dnn.blobFromImage(picture, 1.0, mean=MEAN_BGR), "data")
         return self.net.forward("detection_out").reshape(-1, 7)

@@ -106,7 +106,7 @@ def letterbox(frame, fill=MEAN_BGR):
 class SsdDetector(Detector):
     """The Caffe SSD; `squash=True` feeds it the whole frame squashed to 300x300, as the tutorial did."""
 
-    def __init__(self, folder=None, min_confidence=0.5, squash=False):
+    def __init__(self, folder=None, min_confidence=None, squash=False):
         super().__init__(min_confidence)
         self.squash = squash
         self.name = "ssd-squashed" if squash else "ssd"

@@ -185,7 +185,8 @@ def main():
             print(f"[WARNING] {kind} left out: {error}")
     os.makedirs(args.work, exist_ok=True)
     seen, seconds = look(args, detectors)
-    print(f"[INFO] {len(seen)} frames (every {args.every}th), full size, confidence {args.confidence or "each detector's own"}")
+    confidence = args.confidence if args.confidence is not None else "each detector's own"
+    print(f"[INFO] {len(seen)} frames (every {args.every}th), full size, confidence {confidence}")
     print("| detector | frames with a face | ms per frame (mean) | ms per frame (median) |")
     print("| --- | --- | --- | --- |")
     for kind in detectors:

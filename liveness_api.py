@@ -9,11 +9,13 @@ process is alive, GET /readyz that the model is loaded, GET /metrics gives Prome
 with --docs the OpenAPI docs are at /docs.
 
 In front of clients: --api-keys FILE (every /v1 request needs a key), --rate-limit N/s (per key),
---max-pending N (503 past N requests in progress). Every answer carries X-Request-ID, and every
+--max-pending N (503 past N requests being scored), --max-uploads and --body-timeout (408 for a body
+that does not arrive in time: a slow client holds no scoring slot). Every answer carries X-Request-ID, and every
 request leaves one JSON line in the access log on standard output. Images are scored in --scorers
 processes of their own (liveness.scorers), so that answering a flood never slows the scoring.
 """
 import argparse
+import asyncio
 import base64
 import binascii
 import dataclasses
@@ -27,6 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import MutableHeaders, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect
 
 from liveness.api_keys import ApiKeys, key_from_headers
 from liveness.detectors import add_detector_arguments, resolve_detector_type
@@ -34,7 +37,7 @@ from liveness.errors import ApiError, LivenessError, exit_on_error
 from liveness.metadata import check_threshold
 from liveness.quiet import add_verbose_argument
 from liveness.ratelimit import PendingLimit, RateLimiter, parse_rate
-from liveness.scorers import yield_to_scorers
+from liveness.scorers import FORMATS, yield_to_scorers
 from liveness.service import LivenessService, Settings
 from liveness.telemetry import AccessLog, Metrics, request_id
 
@@ -51,25 +54,41 @@ REQUEST_BODY = {  # the body is read by hand (to cap its size), so its schema is
 }
 
 
+CLIENT_LEFT = 499  # nginx's "client closed request": counted and logged, but no server error
+
+
 async def read_body(request, max_bytes):
     """The request body, refused with 413 as soon as it passes `max_bytes`."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise ApiError(413, f"upload over {max_bytes / 1e6:g} MB")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise ApiError(413, f"upload over {max_bytes / 1e6:g} MB")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise ApiError(413, f"upload over {max_bytes / 1e6:g} MB")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ApiError(CLIENT_LEFT, "the client closed the connection before its upload was complete") from None
     return b"".join(chunks)
+
+
+class UploadParser(MultiPartParser):
+    """Starlette's multipart parser, which also takes a part named by RFC 2231's `filename*=` as a file."""
+
+    def on_header_end(self):
+        name, value = self._current_partial_header_name.lower(), self._current_partial_header_value
+        if name == b"content-disposition" and b"filename*=" in value.lower() and b"filename=" not in value.lower():
+            self._current_partial_header_value = value + b'; filename="upload"'
+        super().on_header_end()
 
 
 async def image_bytes(request, max_bytes):
     """The encoded image from a multipart `file` field or a JSON `image_base64` field."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ("multipart/form-data", "application/json"):
-        raise ApiError(415, "send multipart/form-data with a 'file' field, or JSON with 'image_base64'")
+        raise ApiError(415, f"send multipart/form-data with a 'file' field, or JSON with 'image_base64' ({FORMATS})")
     body = await read_body(request, max_bytes)
     if content_type == "application/json":
         try:
@@ -77,23 +96,27 @@ async def image_bytes(request, max_bytes):
             encoded = payload["image_base64"]
             if "," in encoded[:100] and encoded.startswith("data:"):
                 encoded = encoded.split(",", 1)[1]  # a data: URL
-            return base64.b64decode(encoded, validate=True)
-        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+            # line breaks and spaces inside, as `base64` wraps at 76 columns; anything else stays refused
+            return base64.b64decode("".join(encoded.split()), validate=True)
+        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error, RecursionError):
             raise ApiError(422, "JSON body must be an object with 'image_base64' holding base64 image bytes") from None
 
     async def stream():
         yield body
 
     try:
-        form = await MultiPartParser(request.headers, stream()).parse()
+        form = await UploadParser(request.headers, stream()).parse()
     except MultiPartException as error:
         raise ApiError(422, f"malformed multipart body: {error.message}") from None
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise ApiError(422, "multipart body needs a 'file' field holding the image")
-    data = await upload.read()
-    await form.close()
-    return data
+    try:
+        uploads = form.getlist("file")
+        if len(uploads) > 1:
+            raise ApiError(422, f"multipart body has {len(uploads)} 'file' parts; send one image a request")
+        if not uploads or not isinstance(uploads[0], UploadFile):
+            raise ApiError(422, "multipart body needs a 'file' field holding the image")
+        return await uploads[0].read()
+    finally:
+        await form.close()
 
 
 class GuardAndAccount:
@@ -103,15 +126,15 @@ class GuardAndAccount:
     refusals a second, and Starlette's BaseHTTPMiddleware costs a task group and two streams for each.
     """
 
-    def __init__(self, app, admit, release, account):
-        self.app, self.admit, self.release, self.account = app, admit, release, account
+    def __init__(self, app, admit, account):
+        self.app, self.admit, self.account = app, admit, account
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         request = Request(scope)
         rid, started = request_id(request.headers), time.perf_counter()
-        name, refused, admitted = self.admit(request)
+        name, refused = self.admit(request)
         scope.setdefault("state", {})["key_name"] = name
         status = {"code": 500}
 
@@ -124,11 +147,10 @@ class GuardAndAccount:
         try:
             await (refused or self.app)(scope, receive, stamped)
         finally:
-            if admitted:
-                self.release()
             self.account(request, rid, name, status["code"], time.perf_counter() - started)
 
 
+BUSY = "too many requests in progress; try again shortly"
 KNOWN_PATHS = ("/v1/liveness", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json")
 
 
@@ -141,7 +163,8 @@ def create_app(settings, service=None):
     state = {"service": service, "metrics": Metrics(service.identity) if service else None}
     keys = ApiKeys.load(settings.api_keys) if settings.api_keys else None
     limiter = RateLimiter(parse_rate(settings.rate_limit)) if settings.rate_limit else None
-    pending = PendingLimit(settings.max_pending)
+    pending = PendingLimit(settings.max_pending)  # requests being scored or waiting for a scorer
+    uploads = PendingLimit(settings.max_uploads)  # bodies still arriving: slow clients wait here, not for a scorer
     access = AccessLog()
 
     async def lifespan(app):
@@ -158,7 +181,7 @@ def create_app(settings, service=None):
                   description="Tells live faces from presentation attacks (photos, replayed videos).")
 
     def admit(request):
-        """(key name, refusal or None, admitted): the key, then its rate, then room in the queue; no body read yet."""
+        """(key name, refusal or None): the key, then its rate, then room in the queue; no body read yet."""
         path = request.url.path
         guarded = path.startswith("/v1/") or (path == "/metrics" and settings.metrics_private)
         name = "anonymous"
@@ -166,17 +189,17 @@ def create_app(settings, service=None):
             name = keys.name_of(key_from_headers(request.headers))
             if name is None:
                 return None, refusal(401, "a valid API key is needed: Authorization: Bearer <key>, or X-API-Key",
-                                     **{"WWW-Authenticate": "Bearer"}), False
+                                     **{"WWW-Authenticate": "Bearer"})
         if not path.startswith("/v1/"):
-            return name, None, False
+            return name, None
         if limiter is not None:
             client = name if keys is not None else (request.client.host if request.client else "unknown")
             allowed, wait = limiter.allow(client)
             if not allowed:
-                return name, refusal(429, f"over the rate limit of {settings.rate_limit}", **{"Retry-After": str(wait)}), False
-        if not pending.enter():
-            return name, refusal(503, "too many requests in progress; try again shortly", **{"Retry-After": "1"}), False
-        return name, None, True
+                return name, refusal(429, f"over the rate limit of {settings.rate_limit}", **{"Retry-After": str(wait)})
+        if pending.full():  # a flood is refused before its bodies are read; the slot is taken once the body is in
+            return name, refusal(503, BUSY, **{"Retry-After": "1"})
+        return name, None
 
     def account(request, rid, name, status, seconds):
         path = request.url.path if request.url.path in KNOWN_PATHS else "other"
@@ -185,11 +208,11 @@ def create_app(settings, service=None):
         if state["metrics"] is not None:
             state["metrics"].observe(path, status, seconds, decision, faces)
 
-    app.add_middleware(GuardAndAccount, admit=admit, release=pending.leave, account=account)
+    app.add_middleware(GuardAndAccount, admit=admit, account=account)
 
     @app.exception_handler(ApiError)
     async def api_error(request, error):
-        return JSONResponse({"detail": error.detail}, status_code=error.status)
+        return JSONResponse({"detail": error.detail}, status_code=error.status, headers=error.headers)
 
     @app.get("/metrics")
     async def metrics():
@@ -217,10 +240,23 @@ def create_app(settings, service=None):
         service = state["service"]
         if service is None:
             raise ApiError(503, "model still loading")
-        data = await image_bytes(request, service.max_bytes)
+        if not uploads.enter():
+            raise ApiError(503, "too many uploads in progress; try again shortly")
+        try:
+            async with asyncio.timeout(settings.body_timeout):
+                data = await image_bytes(request, service.max_bytes)
+        except TimeoutError:
+            raise ApiError(408, f"the request body did not arrive within {settings.body_timeout:g} s") from None
+        finally:
+            uploads.leave()
         if not data:
             raise ApiError(422, "empty image")
-        answer = await service.score(data, key_name=request.scope["state"]["key_name"])
+        if not pending.enter():
+            raise ApiError(503, BUSY, {"Retry-After": "1"})
+        try:
+            answer = await service.score(data, key_name=request.scope["state"]["key_name"])
+        finally:
+            pending.leave()
         request.scope["state"].update(decision=answer["decision"], faces=len(answer["faces"]))
         return answer
 
@@ -298,7 +334,12 @@ def parse_args():
     ap.add_argument("--rate-limit", metavar="N/s", default=None, help="per key (or per client address without keys): "
                     "past it 429 with Retry-After, before the body is read")
     ap.add_argument("--max-pending", type=int, default=8,
-                    help="requests in progress at most, per process; past it 503 with Retry-After (0: no cap)")
+                    help="requests being scored or waiting for a scorer at most, per process; past it 503 with "
+                         "Retry-After (0: no cap). A request takes its place once its body has arrived")
+    ap.add_argument("--max-uploads", type=int, default=256,
+                    help="request bodies being received at once at most, per process; past it 503 (0: no cap)")
+    ap.add_argument("--body-timeout", type=float, default=10.0,
+                    help="seconds a request body may take to arrive; past it 408")
     ap.add_argument("--docs", action="store_true", help="serve the OpenAPI docs at /docs")
     ap.add_argument("--metrics-private", action="store_true", help="/metrics needs an API key too")
     add_verbose_argument(ap)
@@ -313,8 +354,10 @@ def parse_args():
         raise LivenessError("--max-upload-mb, --max-megapixels and --publish-max-mb must be above 0")
     if args.rate_limit is not None:
         parse_rate(args.rate_limit)
-    if args.max_pending < 0:
-        raise LivenessError("--max-pending must be 0 (no cap) or more")
+    if args.max_pending < 0 or args.max_uploads < 0:
+        raise LivenessError("--max-pending and --max-uploads must be 0 (no cap) or more")
+    if args.body_timeout <= 0:
+        raise LivenessError("--body-timeout must be above 0 seconds")
     if args.metrics_private and args.api_keys is None:
         raise LivenessError("--metrics-private puts /metrics behind the API keys: give --api-keys FILE too")
     return args
@@ -332,7 +375,8 @@ def main():
                         bona_fide=args.bona_fide, publish=args.publish, publish_max_mb=args.publish_max_mb,
                         max_upload_mb=args.max_upload_mb, max_megapixels=args.max_megapixels, scorers=args.scorers,
                         verbose=args.verbose, api_keys=args.api_keys, rate_limit=args.rate_limit,
-                        max_pending=args.max_pending, docs=args.docs, metrics_private=args.metrics_private)
+                        max_pending=args.max_pending, max_uploads=args.max_uploads, body_timeout=args.body_timeout,
+                        docs=args.docs, metrics_private=args.metrics_private)
     keys = ApiKeys.load(args.api_keys) if args.api_keys else None  # a bad file fails here, before the model loads
     print(f"[INFO] loading the liveness model in {args.scorers} scoring process(es)...", flush=True)
     # bad input fails here, in one line, before the server starts; with several workers one scorer is enough to check

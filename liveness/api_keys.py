@@ -9,6 +9,10 @@ metrics and the publish folder):
     a-raw-key-works-too-but-is-readable-by-whoever-reads-this-file          exam-app
 
 Make a key and its line with:  python -m liveness.api_keys NAME
+
+What looks like a mistake is refused at start-up, in one line: a hash without its lower-case `sha256:`
+prefix (64 hex digits alone would otherwise work as a raw key, and the intended key would not), a
+`sha256:` of other than 64 hex digits, `SHA256:` in upper case, and one key under two names.
 """
 import argparse
 import hashlib
@@ -52,6 +56,11 @@ class ApiKeys:
             match = _HASH.match(fields[0])
             if match:
                 entries.append((bytes.fromhex(match.group(1)), name))
+            elif re.fullmatch(r"[0-9a-fA-F]{64}", fields[0]):
+                raise LivenessError(f"{path}, line {number}: 64 hex digits look like a SHA-256 without its prefix; "
+                                    "write sha256:<hex> (or use a key that is not a hash)")
+            elif fields[0].lower().startswith("sha256:"):
+                raise LivenessError(f"{path}, line {number}: a hash is 'sha256:' in lower case and 64 hex digits")
             elif len(fields[0]) < 16:
                 raise LivenessError(f"{path}, line {number}: a key shorter than 16 characters is too easy to guess")
             else:
@@ -60,6 +69,8 @@ class ApiKeys:
             raise LivenessError(f"the API keys file {path} holds no key")
         if len({name for _, name in entries}) != len(entries):
             raise LivenessError(f"the API keys file {path} names two keys alike")
+        if len({stored for stored, _ in entries}) != len(entries):
+            raise LivenessError(f"the API keys file {path} holds one key under two names")
         return cls(entries)
 
     def name_of(self, key):

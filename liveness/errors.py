@@ -10,9 +10,9 @@ class LivenessError(Exception):
 class ApiError(Exception):
     """An answer for a client of the service: an HTTP status and a one-line reason."""
 
-    def __init__(self, status, detail):
+    def __init__(self, status, detail, headers=None):
         super().__init__(detail)
-        self.status, self.detail = status, detail
+        self.status, self.detail, self.headers = status, detail, headers
 
 
 def one_line(error):

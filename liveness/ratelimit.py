@@ -60,3 +60,7 @@ class PendingLimit:
     def leave(self):
         with self.lock:
             self.count -= 1
+
+    def full(self):
+        """Whether enter() would refuse now; nothing is taken."""
+        return bool(self.limit) and self.count >= self.limit

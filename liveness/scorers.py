@@ -28,6 +28,10 @@ from PIL import Image
 from liveness.errors import ApiError, LivenessError, one_line
 
 
+# what decode_image reads: Pillow reads the header, OpenCV the pixels (tried on this build: each decodes)
+FORMATS = "JPEG, PNG, BMP, WebP, TIFF, GIF, JPEG 2000 or AVIF"
+
+
 def decode_image(data, max_pixels):
     """(BGR image, file extension) from encoded bytes; the size is checked from the header before decoding."""
     try:
@@ -39,7 +43,7 @@ def decode_image(data, max_pixels):
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ApiError(413, "image too large in pixels") from None
     except Exception:
-        raise ApiError(415, "the body is not an image format this service reads (JPEG, PNG, BMP, WebP, TIFF)") from None
+        raise ApiError(415, f"the body is not an image format this service reads ({FORMATS})") from None
     if width * height > max_pixels:
         raise ApiError(413, f"image of {width}x{height} pixels exceeds {max_pixels / 1e6:.0f} megapixels")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
@@ -114,6 +118,15 @@ class Scorer:
                                        name="liveness-scorer")
         self.process.start()
         child_end.close()
+        self.ready = False  # true once the process has said it loaded the model
+
+    def wait_ready(self, timeout=None):
+        """Whether the process has loaded the model, waiting at most `timeout` seconds (None: as long as it takes)."""
+        if not self.ready and (timeout is None or self.connection.poll(timeout)):
+            # its description says it loaded; a LivenessError or ScorerDied says why not
+            self.description = self.answer()
+            self.ready = True
+        return self.ready
 
     def answer(self):
         try:
@@ -145,28 +158,40 @@ class Scorer:
             self.process.kill()
 
 
+class Slot:
+    """One scoring process and the thread that feeds it; the watchdog swaps in a new process when it dies."""
+
+    def __init__(self, scorer):
+        self.scorer = scorer
+
+
+RESTARTING = "the scoring process stopped and was restarted; try again shortly"
+
+
 class ScorerPool:
     """`count` scoring processes, each served by a thread of its own; requests are taken in arrival order.
 
-    A scorer whose process dies is replaced by its thread, and the request it held gets a 503.
+    A watchdog thread waits on every process: one that dies, busy or idle, is replaced at once. The request it
+    held gets a 503 at once, and so does a request that reaches a replacement still loading its model.
     """
 
-    def __init__(self, settings, count):
-        self.settings = settings
+    def __init__(self, settings, count, ready_wait=1.0):
+        self.settings, self.ready_wait = settings, ready_wait
         self.context = multiprocessing.get_context("spawn")  # never fork a process that may hold threads
         scorers = [Scorer(settings, self.context) for _ in range(count)]  # they load their models in parallel
         try:
-            descriptions = [scorer.answer() for scorer in scorers]
+            for scorer in scorers:
+                scorer.wait_ready()
         except (LivenessError, ScorerDied) as error:
             for scorer in scorers:
                 scorer.stop()
             raise LivenessError(str(error) or "a scoring process ended while loading the model") from None
-        self.description = descriptions[0]
-        self.scorers = scorers
+        self.description = scorers[0].description
+        self.slots = [Slot(scorer) for scorer in scorers]
         self.local = threading.local()
         unclaimed = queue.SimpleQueue()
-        for scorer in scorers:
-            unclaimed.put(scorer)
+        for slot in self.slots:
+            unclaimed.put(slot)
         self.threads = concurrent.futures.ThreadPoolExecutor(count, thread_name_prefix="scorer", initializer=self._claim,
                                                              initargs=(unclaimed,))
         # every thread started now: a thread keeps the CPU priority of the thread that made it
@@ -174,35 +199,48 @@ class ScorerPool:
         started = [self.threads.submit(gate.wait) for _ in range(count)]
         gate.wait()
         concurrent.futures.wait(started)
+        self.closing = threading.Event()
+        self.watchdog = threading.Thread(target=self._watch, name="scorer-watchdog", daemon=True)
+        self.watchdog.start()
+
+    @property
+    def scorers(self):
+        return [slot.scorer for slot in self.slots]
 
     def _claim(self, unclaimed):
-        self.local.scorer = unclaimed.get_nowait()
+        self.local.slot = unclaimed.get_nowait()
 
     async def score(self, data):
         """A scorer's answer for one encoded image (see ImageScorer.score), on the first free scorer."""
         return await asyncio.get_running_loop().run_in_executor(self.threads, self._score_here, data)
 
     def _score_here(self, data):
-        scorer = self.local.scorer
+        scorer = self.local.slot.scorer
         try:
+            if not scorer.wait_ready(self.ready_wait):
+                raise ApiError(503, RESTARTING)
             return scorer.score(data)
-        except ScorerDied:
-            try:
-                self.local.scorer = self._replace(scorer)
-            except (LivenessError, ScorerDied) as error:  # tried again on this thread's next request
-                print(f"[ERROR] a scoring process ended and could not be restarted: {error}", flush=True)
-            raise ApiError(503, "the scoring process stopped and was restarted; try again") from None
+        except (ScorerDied, LivenessError):  # the watchdog replaces it; this request is not kept waiting
+            raise ApiError(503, RESTARTING) from None
 
-    def _replace(self, dead):
-        dead.stop()
-        scorer = Scorer(self.settings, self.context)
-        scorer.answer()
-        self.scorers = [s for s in self.scorers if s is not dead] + [scorer]
-        print(f"[WARNING] a scoring process ended (exit code {dead.process.exitcode}); a new one took its place",
-              flush=True)
-        return scorer
+    def _watch(self):
+        """Replace every scoring process that ends, as soon as it ends, until the pool closes."""
+        from multiprocessing.connection import wait
+
+        while not self.closing.is_set():
+            by_sentinel = {slot.scorer.process.sentinel: slot for slot in self.slots}
+            for sentinel in wait(list(by_sentinel), timeout=0.5):
+                if self.closing.is_set():
+                    return
+                slot = by_sentinel[sentinel]
+                dead = slot.scorer
+                slot.scorer = Scorer(self.settings, self.context)  # loads in the background
+                dead.stop()
+                print(f"[WARNING] a scoring process ended (exit code {dead.process.exitcode}); a new one is "
+                      "taking its place", flush=True)
 
     def close(self):
+        self.closing.set()
         for scorer in self.scorers:
             scorer.stop()
         self.threads.shutdown(wait=False)

@@ -6,6 +6,7 @@ runs in scoring processes (liveness.scorers), never on the event loop.
 """
 import asyncio
 import concurrent.futures
+import contextlib
 import csv
 import datetime
 import io
@@ -42,6 +43,8 @@ class Settings:
     api_keys: str = None
     rate_limit: str = None
     max_pending: int = 8
+    max_uploads: int = 256  # bodies being received at once; they hold no scoring slot
+    body_timeout: float = 10.0  # seconds a request body may take to arrive
     docs: bool = False
     metrics_private: bool = False
 
@@ -64,10 +67,30 @@ class Publisher:
     def __init__(self, folder, max_bytes):
         self.folder, self.max_bytes = folder, max_bytes
         os.makedirs(folder, exist_ok=True)
-        self.used = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(folder) for f in files)
+        self.remove_stale(folder)
+        self.used = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(folder) for f in files
+                        if not self.is_temporary(f))
         self.lock = threading.Lock()
         self.full_reported = False
         self.metadata = os.path.join(folder, "metadata.csv")
+
+    @staticmethod
+    def is_temporary(name):
+        """An image being written (".<name>.tmp"): never counted, never kept past a restart."""
+        return name.startswith(".") and name.endswith(".tmp")
+
+    @classmethod
+    def remove_stale(cls, folder):
+        """Half-written images left by a service that was killed while writing them."""
+        removed = 0
+        for root, _, files in os.walk(folder):
+            for name in files:
+                if cls.is_temporary(name):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(os.path.join(root, name))
+                        removed += 1
+        if removed:
+            print(f"[INFO] removed {removed} half-written image(s) from the publish folder {folder}", flush=True)
 
     def save(self, data, extension, faces, decision, model_sha256, key_name="anonymous"):
         """Save one image; returns its path, or None once the cap is reached."""

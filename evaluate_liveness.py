@@ -19,7 +19,7 @@ import sys
 import cv2
 import numpy as np
 
-from liveness.atomic import write_bytes
+from liveness.atomic import check_writable_folder, write_bytes
 from liveness.crops import preview
 from liveness.detectors import add_detector_arguments, detector_for
 from liveness.errors import LivenessError, exit_on_error
@@ -76,6 +76,10 @@ def parse_args():
         raise LivenessError(f"--smooth must be 1 or more, got {args.smooth}")
     if args.calibrate and args.dataset and os.path.realpath(args.calibrate) == os.path.realpath(args.dataset):
         raise LivenessError("--calibrate and --dataset are the same folder: a threshold is never tuned on the set it is evaluated on")
+    if args.output is not None:  # before anything is scored, not after
+        check_writable_folder(args.output, "--output")
+    if args.save_failures is not None:
+        check_writable_folder(args.save_failures, "--save-failures")
     return args
 
 

@@ -20,6 +20,7 @@ import os
 import cv2
 from tqdm import tqdm
 
+from liveness.atomic import check_writable_folder
 from liveness.detectors import add_detector_arguments, create_detector, resolve_detector_type
 from liveness.errors import LivenessError, exit_on_error
 from liveness.exclusions import Exclusions, add_exclude_argument, load_exclusions
@@ -42,6 +43,7 @@ def parse_args():
         raise LivenessError(f"--skip must be 1 or more, got {args.skip}")
     if args.jobs < 1:
         raise LivenessError(f"--jobs must be 1 or more, got {args.jobs}")
+    check_writable_folder(args.output, "--output")
     return args
 
 

@@ -14,7 +14,7 @@ import cv2
 import imutils
 from tqdm import tqdm
 
-from liveness.atomic import atomic_path
+from liveness.atomic import atomic_path, check_writable
 from liveness.detectors import add_detector_arguments, detector_for
 from liveness.errors import LivenessError, exit_on_error
 from liveness.media import frame_count, open_video, prefetch
@@ -54,7 +54,20 @@ def parse_args():
         raise LivenessError(f"--detect-every must be 1 or more, got {args.detect_every}")
     if args.no_display and args.output is None:
         raise LivenessError("--no-display without --output would show and keep nothing; add --output FILE")
+    if args.output is not None:
+        check_video_output(args.output)
     return args
+
+
+# containers OpenCV writes with the mp4v codec (an image extension would make it write a numbered image series)
+VIDEO_OUTPUTS = (".mp4", ".mov", ".m4v", ".avi", ".mkv")
+
+
+def check_video_output(path):
+    """Fail now, naming the user's path, if the annotated video could not be written there."""
+    if not os.path.isdir(path) and not path.lower().endswith(VIDEO_OUTPUTS):
+        raise LivenessError(f"cannot write a video to {path}: give it one of the extensions {', '.join(VIDEO_OUTPUTS)}")
+    check_writable(path, "--output")
 
 
 def check_display():
@@ -86,8 +99,9 @@ def frames_from(capture, width):
 class LazyVideoWriter:
     """A cv2.VideoWriter opened on the first frame, when the frame size is known."""
 
-    def __init__(self, path, fps):
+    def __init__(self, path, fps, shown=None):
         self.path, self.fps, self.writer = path, fps, None
+        self.shown = shown or path  # the name the user gave, not the temporary one written to
 
     def write(self, frame):
         if self.path is None:
@@ -96,7 +110,7 @@ class LazyVideoWriter:
             (h, w) = frame.shape[:2]
             self.writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
             if not self.writer.isOpened():
-                raise LivenessError(f"cannot write a video to {self.path}")
+                raise LivenessError(f"cannot write a video to {self.shown}")
         self.writer.write(frame)
 
     def release(self):
@@ -154,7 +168,7 @@ def main():
     started = time.perf_counter()
     # the annotated video is written under a temporary name and renamed only when complete
     with atomic_path(args.output) if args.output else contextlib.nullcontext() as tmp:
-        output = LazyVideoWriter(tmp, fps)
+        output = LazyVideoWriter(tmp, fps, args.output)
         try:
             scorer = StreamScorer(detector, classifier, args.detect_every, smooth=args.smooth)
             # frames decode and resize on their own thread while this one detects and classifies

@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from liveness.atomic import atomic_path, write_bytes
+from liveness.atomic import atomic_path, check_writable, write_bytes
 from liveness.crops import RULES, Crop
 from liveness.errors import LivenessError, exit_on_error
 from liveness.metadata import read_metadata, update_metadata
@@ -99,6 +99,8 @@ def parse_args():
         raise LivenessError("--init fine-tunes the given model as it is: --arch, --standardize and --ensemble don't apply")
     if args.report is None:
         args.report = os.path.splitext(args.model)[0] + ".report.txt"
+    for path, flag in ((args.model, "--model"), (args.le, "--le"), (args.plot, "--plot"), (args.report, "--report")):
+        check_writable(path, flag)  # minutes of training must not end in a save that cannot happen
     return args
 
 

@@ -3,6 +3,8 @@ import contextlib
 import os
 import tempfile
 
+from liveness.errors import LivenessError
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -36,3 +38,31 @@ def write_bytes(path, data):
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
+
+
+def check_writable(path, what="output"):
+    """Fail now, in one line, if the file `path` could not be written later: before the work, not after it."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise LivenessError(f"{what} {path} is a folder; give a file name")
+    _probe(os.path.dirname(os.path.abspath(path)), f"{what} {path}")
+    return path
+
+
+def check_writable_folder(folder, what="output folder"):
+    """Fail now, in one line, if `folder` is a file or cannot be made and written into."""
+    folder = os.fspath(folder)
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise LivenessError(f"{what} {folder} is a file, not a folder")
+    _probe(folder, f"{what} {folder}")
+    return folder
+
+
+def _probe(folder, what):
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".probe.", dir=folder)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as error:
+        raise LivenessError(f"cannot write {what}: {error.strerror or error}") from None

@@ -138,8 +138,15 @@ def prefetch(iterable, depth=8):
             put((done, None))
         except BaseException as error:  # handed to the consumer
             put((done, error))
+        finally:
+            # a generator's own clean-up (a video's release) runs here, on this thread, not at interpreter exit:
+            # a capture torn down while Python shuts down can abort the process
+            close = getattr(iterable, "close", None)
+            if close is not None:
+                close()
 
-    threading.Thread(target=produce, daemon=True).start()
+    producer = threading.Thread(target=produce, daemon=True)
+    producer.start()
     try:
         while True:
             item, error = items.get()
@@ -150,3 +157,4 @@ def prefetch(iterable, depth=8):
             yield item
     finally:
         stop.set()
+        producer.join(timeout=10)

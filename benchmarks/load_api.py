@@ -9,6 +9,15 @@ Starts liveness_api.py on a free 127.0.0.1 port, sends --requests POSTs of 640x4
 without the image), then prints requests per second and p50/p99 latency. It fails if any answer
 is a 5xx or a malformed body is not answered 4xx.
 
+    python benchmarks/load_api.py --slow 8 --slow 64
+
+--slow N instead measures a normal client beside N slow uploaders: each opens a connection, sends its
+headers with a Content-Length of --slow-length and then one byte every half second, and starts again
+when the service gives up on it (408 after its --body-timeout). First --reference requests one at a
+time without them, then the same with them, for --flood-seconds. It fails unless every normal request
+is answered 200, the slow ones only 408, and the normal p99 (the service's own, from its access log)
+stays within 2x the unloaded p99. Each --slow runs on a fresh service.
+
     python benchmarks/load_api.py --flood 64
 
 --flood N instead measures the service behind its guards (an API key, --rate-limit, --max-pending):
@@ -54,6 +63,10 @@ def parse_args():
     ap.add_argument("--scorers", type=int, default=2, help="scoring processes per service process")
     ap.add_argument("--flood", type=int, default=0, metavar="N", help="flood at concurrency N instead (see above)")
     ap.add_argument("--flood-seconds", type=float, default=30.0)
+    ap.add_argument("--slow", type=int, action="append", default=[], metavar="N",
+                    help="N slow uploaders beside a normal client instead (see above); repeatable")
+    ap.add_argument("--slow-length", type=int, default=50_000, help="the Content-Length the slow uploaders declare")
+    ap.add_argument("--body-timeout", type=float, default=None, help="the service's --body-timeout (default: its own)")
     ap.add_argument("--reference", type=int, default=100, help="unloaded requests, one at a time, before the flood")
     ap.add_argument("--max-pending", type=int, default=None, help="the service's --max-pending (default: its own)")
     ap.add_argument("--rate-limit", default="1000/s", help="the service's --rate-limit for the flood's key")
@@ -230,6 +243,93 @@ def flood_test(args):
         raise LivenessError("the flood test failed")
 
 
+async def slow_uploaders(url, count, seconds, length):
+    """`count` connections that each send headers, then a byte every half second; {status: count} of the answers."""
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    head = (f"POST /v1/liveness HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {length}\r\n\r\n").encode()
+    answers, started = {}, time.perf_counter()
+
+    async def one():
+        while time.perf_counter() - started < seconds:
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(head)
+            status = 0
+            try:
+                while time.perf_counter() - started < seconds:
+                    try:
+                        line = await asyncio.wait_for(reader.readline(), 0.5)
+                    except asyncio.TimeoutError:
+                        writer.write(b" ")
+                        continue
+                    status = int(line.split()[1]) if line.startswith(b"HTTP/1.1 ") else 0
+                    break
+            except (OSError, ValueError, IndexError):
+                status = 0
+            finally:
+                writer.close()
+            if status:
+                answers[status] = answers.get(status, 0) + 1
+
+    await asyncio.gather(*(one() for _ in range(count)))
+    return answers
+
+
+async def beside_slow(url, faces, count, seconds, length):
+    """The normal client's (status, seconds), one request at a time, while `count` slow uploaders run."""
+    slow = asyncio.create_task(slow_uploaders(url, count, seconds, length))
+    await asyncio.sleep(1.0)  # every slow one connected and trickling first
+    results, started = [], time.perf_counter()
+    async with httpx.AsyncClient(timeout=60) as client:
+        i = 0
+        while time.perf_counter() - started < seconds - 2:
+            t0 = time.perf_counter()
+            try:
+                status = (await client.post(f"{url}/v1/liveness", headers={"x-request-id": f"normal-{i}"},
+                                            files={"file": ("face.jpg", faces[i % len(faces)])})).status_code
+            except httpx.HTTPError:
+                status = 0
+            results.append((status, time.perf_counter() - t0))
+            i += 1
+    return results, await slow
+
+
+def slow_test(args):
+    """--slow: a normal client's answers and latency beside N slow uploaders, against its own unloaded run."""
+    faces = sample_faces()
+    checks = []
+    for count in args.slow:
+        flags = ["--workers", args.workers, "--scorers", args.scorers, "--max-uploads", max(256, 2 * count)]
+        flags += ["--body-timeout", args.body_timeout] if args.body_timeout else []
+        flags += ["--max-pending", args.max_pending] if args.max_pending is not None else []
+        flags += ["--detector-type", args.detector_type] if args.detector_type else []
+        print(f"[INFO] starting the service for {count} slow uploaders...", flush=True)
+        process, url = start_local(args.model, args.le, *flags)
+        try:
+            unloaded = asyncio.run(send_reference(url, faces, args.reference, {}))
+            normal, slow_answers = asyncio.run(beside_slow(url, faces, count, args.flood_seconds, args.slow_length))
+            process.log.seek(0)
+            served = service_latencies(process.log.read())
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+        own_ref = np.percentile(served.get(("reference", 200), [1e9]), 99)
+        own_normal = np.percentile(served.get(("normal", 200), [1e9]), 99)
+        statuses = [s for s, _ in normal]
+        print(f"[INFO] {count} slow uploaders, {args.flood_seconds:.0f} s: normal client {len(normal)} requests, "
+              f"answers {dict((s, statuses.count(s)) for s in sorted(set(statuses)))}; slow uploaders answered "
+              f"{slow_answers}; the service's p99: unloaded {own_ref:.0f} ms, beside them {own_normal:.0f} ms "
+              f"({own_normal / own_ref:.2f}x)", flush=True)
+        checks += [(f"{count} slow: every normal request answered 200", set(statuses) == {200}, f"{len(normal)} requests"),
+                   (f"{count} slow: the slow uploaders answered only 408", set(slow_answers) <= {408}, str(slow_answers)),
+                   (f"{count} slow: normal p99 within 2x unloaded", own_normal <= 2 * own_ref,
+                    f"{own_normal:.0f} ms vs 2 x {own_ref:.0f} ms")]
+    for name, ok, detail in checks:
+        print(f"[{'PASS' if ok else 'FAIL'}] {name}: {detail}")
+    if not all(ok for _, ok, _ in checks):
+        raise LivenessError("the slow-client test failed")
+
+
 def service_latencies(log_text):
     """{(phase, status): [ms, ...]} from the service's JSON access log, the phase taken from the request ID."""
     import json
@@ -257,6 +357,8 @@ async def send_reference(url, faces, count, headers):
 @exit_on_error
 def main():
     args = parse_args()
+    if args.slow:
+        return slow_test(args)
     if args.flood:
         return flood_test(args)
     bodies = request_bodies(args.requests, args.malformed)

@@ -59,6 +59,11 @@ def check_writable_folder(folder, what="output folder"):
 
 
 def _probe(folder, what):
+    """Write and remove a file in `folder`; folders made for the probe are removed again: no trace is left."""
+    made, parent = [], os.path.abspath(folder)
+    while not os.path.exists(parent):
+        made.append(parent)
+        parent = os.path.dirname(parent)
     try:
         os.makedirs(folder, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".probe.", dir=folder)
@@ -66,3 +71,7 @@ def _probe(folder, what):
         os.remove(probe)
     except OSError as error:
         raise LivenessError(f"cannot write {what}: {error.strerror or error}") from None
+    finally:
+        for path in made:  # deepest first
+            with contextlib.suppress(OSError):
+                os.rmdir(path)

@@ -200,3 +200,29 @@ def test_gather_names_its_detector_in_the_manifest_and_training_reads_it_back(cl
     assert lines[0] + "\n" == header and all(len(line.split(",")) == 8 for line in lines[1:])
     assert detector_of([str(old / "a.png")]) is None
     assert detector_of(rois + [str(old / "a.png")]) is None  # two answers: none recorded
+
+
+@needs_retinaface
+def test_the_pretrained_command_takes_retinaface_from_the_folder_and_the_model_names_it(tmp_path):
+    import subprocess
+    import sys
+
+    def run_module(module, *args):
+        return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=ROOT, capture_output=True,
+                              text=True, timeout=600)
+
+    partial = tmp_path / "only_the_networks"
+    partial.mkdir()
+    for name in ("2.7_80x80_MiniFASNetV2.pth", "4_0_0_80x80_MiniFASNetV1SE.pth"):
+        (partial / name).symlink_to(os.path.join(SHARED_PRETRAINED, name))
+    out = tmp_path / "out"
+    result = run_module("liveness.pretrained", "--from", partial, "-m", out / "m.keras", "-l", out / "le.pickle",
+                        "-d", out / "retinaface")
+    assert_one_line_error(result, "Widerface-RetinaFace.caffemodel", "--from")
+    assert not (out / "m.keras").exists()
+    result = run_module("liveness.pretrained", "--from", SHARED_PRETRAINED, "-m", out / "m.keras", "-l",
+                        out / "le.pickle", "-d", out / "retinaface")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (out / "retinaface").iterdir()) == sorted(n for n, _ in retinaface.FILES)
+    metadata = json.loads((out / "m.keras.json").read_text())
+    assert metadata["detector"] == "retinaface" and metadata["detector_sources"] == dict(retinaface.FILES)

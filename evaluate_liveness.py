@@ -27,7 +27,7 @@ from liveness.exclusions import add_exclude_argument, load_exclusions
 from liveness.media import is_video
 from liveness.metadata import check_threshold, resolve_threshold, update_metadata
 from liveness.metrics import NOT_SURE, REAL, bpcer_at_apcer, decide, equal_error_rate, summarize
-from liveness.quiet import add_verbose_argument, import_tensorflow
+from liveness.quiet import add_verbose_argument
 from liveness.report import render, worst_failures
 
 
@@ -233,8 +233,9 @@ def main():
     args = parse_args()
     exclusions = load_exclusions(args.exclude)
     print("[INFO] loading liveness model...")
-    import_tensorflow(args.verbose)
-    from liveness.model_io import load_classifier
+    from liveness.model_io import load_classifier, prepare_runtime
+
+    print(f"[INFO] runtime: {prepare_runtime(args.model, args.verbose)}")
     from liveness.scoring import score_folder
 
     classifier, _ = load_classifier(args.model, args.le, args.bona_fide)  # its threshold is resolved below

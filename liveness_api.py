@@ -382,7 +382,8 @@ def main():
     # bad input fails here, in one line, before the server starts; with several workers one scorer is enough to check
     service = LivenessService(settings if args.workers == 1 else dataclasses.replace(settings, scorers=1))
     print(f"[INFO] model {service.identity['file']} sha256 {service.identity['sha256'][:12]}, "
-          f"threshold {service.threshold:.4f} ({service.threshold_source})")
+          f"threshold {service.threshold:.4f} ({service.threshold_source}); runtime: "
+          f"{service.pool.description.get('runtime')}")
     if args.api_keys is None:
         print(f"[WARNING] no --api-keys: the service answers anyone who can reach port {args.port}", flush=True)
     else:

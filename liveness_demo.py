@@ -19,7 +19,7 @@ from liveness.detectors import add_detector_arguments, detector_for
 from liveness.errors import LivenessError, exit_on_error
 from liveness.media import frame_count, open_video, prefetch
 from liveness.pipeline import StreamScorer
-from liveness.quiet import add_verbose_argument, import_tensorflow
+from liveness.quiet import add_verbose_argument
 
 REAL_COLOR = (0, 255, 0)  # BGR green
 FAKE_COLOR = (0, 0, 255)  # BGR red
@@ -146,8 +146,9 @@ def main():
     print("[INFO] loading face detector...")
     detector = detector_for(args, args.model)
     print("[INFO] loading liveness detector...")
-    import_tensorflow(args.verbose)
-    from liveness.model_io import load_classifier
+    from liveness.model_io import load_classifier, prepare_runtime
+
+    print(f"[INFO] runtime: {prepare_runtime(args.model, args.verbose)}")
 
     classifier, source = load_classifier(args.model, args.le, args.bona_fide, args.threshold)
     print(f"[INFO] liveness threshold {classifier.threshold:.4f} ({source}); input {classifier.size[0]}x"

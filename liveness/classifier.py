@@ -1,11 +1,11 @@
 """Scoring face ROIs with a liveness model, fast enough for a per-frame loop.
 
 `model.predict` sets up a data pipeline on every call (tens of milliseconds);
-a frame's faces instead go through one traced tf.function call, batched.
+a frame's faces instead go through one traced tf.function call, batched. A
+LiteRT export (liveness.lite) is called as it is, and TensorFlow never imported.
 """
 import cv2
 import numpy as np
-import tensorflow as tf
 
 from liveness.crops import Crop
 from liveness.errors import LivenessError
@@ -34,8 +34,16 @@ class LivenessClassifier:
         if depth != crop.channels:
             raise LivenessError(f"the model takes {depth} channels but its crop {crop} gives {crop.channels}")
         self.size = (width, height)
-        self._forward = tf.function(lambda x: model(x, training=False),
-                                    input_signature=[tf.TensorSpec((None, height, width, depth), tf.float32)])
+        from liveness.lite import LiteModel
+
+        if isinstance(model, LiteModel):
+            self._forward = model
+        else:
+            import tensorflow as tf
+
+            traced = tf.function(lambda x: model(x, training=False),
+                                 input_signature=[tf.TensorSpec((None, height, width, depth), tf.float32)])
+            self._forward = lambda batch: traced(batch).numpy()
 
     @property
     def crop_scale(self):
@@ -51,7 +59,7 @@ class LivenessClassifier:
         if len(rois) == 0:
             return np.zeros((0, len(self.classes)), "float32")
         batch = np.stack([roi_to_input(roi, self.size) for roi in rois])
-        return self._forward(batch).numpy()
+        return self._forward(batch)
 
     def label(self, probabilities):
         """The decided class name and its probability, as the original demo shows them."""

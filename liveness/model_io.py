@@ -2,26 +2,39 @@
 
 Formats are told apart by content, not by name, so the original tutorial's
 `--model liveness.model` keeps working: Keras 3 `.keras` archives (zip), HDF5
-from Keras 3, and HDF5 from Keras 2 (read by liveness.legacy).
+from Keras 3, and HDF5 from Keras 2 (read by liveness.legacy). A LiteRT export
+(liveness.lite), given as --model or current beside it, is loaded instead of
+the Keras file, without importing Keras or TensorFlow.
 """
 import os
 import tempfile
 import zipfile
 
+from liveness.atomic import atomic_path
+from liveness.errors import LivenessError, one_line
+from liveness.labels import load_label_encoder
+from liveness.lite import LiteModel, current_export
+from liveness.metadata import read_metadata, resolve_threshold
 
-import h5py  # noqa: E402
-import keras  # noqa: E402
 
-from liveness.atomic import atomic_path  # noqa: E402
-from liveness.errors import LivenessError, one_line  # noqa: E402
-from liveness.labels import load_label_encoder  # noqa: E402
-from liveness import layers as _registered_layers  # noqa: E402,F401  (custom layers a saved model may use)
-from liveness.metadata import read_metadata, resolve_threshold  # noqa: E402
-from liveness.legacy import is_keras2_hdf5, load_keras2_hdf5  # noqa: E402
+def prepare_runtime(model_path, verbose=False):
+    """What --model `model_path` runs on, said in words: its current LiteRT export (nothing more to import),
+    else TensorFlow, imported here, quietly unless `verbose`."""
+    export = current_export(model_path)
+    if export:
+        return f"LiteRT ({export}), no TensorFlow"
+    from liveness.quiet import import_tensorflow
+
+    import_tensorflow(verbose)
+    return "TensorFlow (no current LiteRT export: python -m liveness.export MODEL makes one)"
 
 
 def _load_by_extension(path, extension):
     """keras.models.load_model insists on an extension; give it one through a link."""
+    import keras
+
+    from liveness import layers as _registered_layers  # noqa: F401  (custom layers a saved model may use)
+
     if path.lower().endswith(extension):
         return keras.models.load_model(path, compile=False)
     with tempfile.TemporaryDirectory() as folder:
@@ -32,6 +45,10 @@ def _load_by_extension(path, extension):
 
 def load_model(path):
     """A Keras model from `path` (.keras, Keras 3 HDF5, or Keras 2 HDF5), for inference."""
+    import h5py
+
+    from liveness.legacy import is_keras2_hdf5, load_keras2_hdf5
+
     if not os.path.isfile(path):
         raise LivenessError(f"model not found: {path}" if not os.path.isdir(path) else
                             f"{path} is a folder (a TensorFlow SavedModel?); expected a .keras or HDF5 model file")
@@ -61,8 +78,10 @@ def save_model(model, path):
 
 
 def load_model_and_labels(model_path, le_path):
-    """The model and its LabelEncoder, checked to agree on the number of classes."""
-    model = load_model(model_path)
+    """The model (its current LiteRT export where there is one) and its LabelEncoder, checked to agree on the
+    number of classes."""
+    export = current_export(model_path)
+    model = LiteModel(export) if export else load_model(model_path)
     encoder = load_label_encoder(le_path)
     outputs = model.output_shape[-1]
     if outputs != len(encoder.classes_):

@@ -56,9 +56,9 @@ class ImageScorer:
     """What a scoring process holds: the model and a detector, warmed up; scores one encoded image."""
 
     def __init__(self, settings):
-        from liveness.quiet import import_tensorflow
+        from liveness.model_io import prepare_runtime
 
-        import_tensorflow(settings.verbose)  # before anything that imports Keras, so that it starts quietly
+        self.runtime = prepare_runtime(settings.model, settings.verbose)  # TensorFlow, quietly, unless an export serves
         from liveness.detectors import create_detector, resolve_detector_type
         from liveness.model_io import load_classifier
 
@@ -72,7 +72,7 @@ class ImageScorer:
         self.classifier.predict([self.classifier.crop(blank, (240, 140, 400, 340))])
 
     def describe(self):
-        return {"classes": self.classifier.classes, "threshold": self.classifier.threshold,
+        return {"classes": self.classifier.classes, "threshold": self.classifier.threshold, "runtime": self.runtime,
                 "threshold_source": self.threshold_source}
 
     def score(self, data):

@@ -81,6 +81,8 @@ def parse_args():
     ap.add_argument("--pull", type=float, default=0.0, metavar="STRENGTH",
                     help="with --init: add STRENGTH x the squared distance of the weights from the pretrained ones "
                          "to the loss (L2-SP), so fine-tuning keeps what the network knew")
+    ap.add_argument("--no-export", action="store_true",
+                    help="skip the LiteRT export beside the model (<model stem>.tflite, served without TensorFlow)")
     add_verbose_argument(ap)
     args = ap.parse_args()
     apply_recipe(args, args.recipe, explicit_destinations(ap, sys.argv[1:]))
@@ -278,6 +280,16 @@ def split(labels, paths, args):
                          f"({', '.join(sides[0])}), {len(sides[1])} in test ({', '.join(sides[1])})")
 
 
+def export_quietly(model_path, model):
+    """The LiteRT export beside the model (liveness.export), or why there is none: a failed export costs no model."""
+    from liveness.export import export
+
+    try:
+        return export(model_path, model=model)
+    except LivenessError as error:
+        return f"none ({error})"
+
+
 def mean_history(histories):
     """Each curve averaged over an ensemble's members (a single model's as it is)."""
     return {key: np.mean([h[key] for h in histories], axis=0) for key in histories[0]}
@@ -393,6 +405,8 @@ def main():
                     synthetic_replay=args.synthetic_replay, synthetic_scene=args.synthetic_scene,
                     **({"detector": detector} if detector else {}))
     save_label_encoder(le, args.le)
+    if not args.no_export:
+        print(f"[INFO] exported for serving without TensorFlow: {export_quietly(args.model, model)}")
     write_bytes(args.report, (f"dataset: {args.dataset}\nsplit: {split_used}; "
                               f"{len(trainX)} train, {len(testX)} test\n\n{report}").encode())
     save_plot(mean_history(histories), args.plot)

@@ -166,6 +166,10 @@ def main(argv=None):
     import_tensorflow(args.verbose)
     model = build_pair(paths)
     save_pretrained(model, args.model, args.le, [os.path.abspath(p) for p in paths])
+    from liveness.export import export
+
+    print("[INFO] exporting for serving without TensorFlow (LiteRT)...")
+    print(f"[INFO] wrote {export(args.model, model=model)}")
     print(f"[INFO] wrote {args.model} ({model.count_params():,} weights), {args.model}.json and {args.le}")
     print(f"[INFO] MiniFASNetV2 (crop x2.7) + MiniFASNetV1SE (crop x4.0), Minivision, {LICENSE}; "
           f"try: python liveness_demo.py --model {args.model} --le {args.le}")

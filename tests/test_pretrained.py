@@ -281,7 +281,7 @@ def test_fine_tuning_the_head_changes_only_the_head_and_keeps_the_crop(converted
 
     out = tmp_path / "tuned.keras"
     result = run_script("train_liveness.py", "-d", gathered, "-m", out, "-l", tmp_path / "le.pickle", "-p", tmp_path / "plot.png",
-                        "--init", converted["model"], "--trainable", "head", "--epochs", 1, "--batch-size", 4, "--lr", 1e-2)
+                        "--init", converted["model"], "--trainable", "head", "--epochs", 1, "--batch-size", 4, "--lr", 1e-2, "--no-export")
     assert result.returncode == 0, result.stderr
     metadata = read_metadata(str(out))
     assert metadata["crop_rule"] == "shift" and metadata["crop_scale"] == [2.7, 4.0] and metadata["size"] == 80
@@ -328,7 +328,7 @@ def test_fine_tuning_with_a_pull_trains_and_records_it(converted, gathered, tmp_
 
     out = tmp_path / "pulled.keras"
     result = run_script("train_liveness.py", "-d", gathered, "-m", out, "-l", tmp_path / "le.pickle", "-p", tmp_path / "plot.png",
-                        "--init", converted["model"], "--epochs", 1, "--batch-size", 4, "--pull", 0.1)
+                        "--init", converted["model"], "--epochs", 1, "--batch-size", 4, "--pull", 0.1, "--no-export")
     assert result.returncode == 0, result.stderr
     metadata = read_metadata(str(out))
     assert metadata["pull"] == 0.1 and metadata["trainable"] == "all" and metadata["crop_rule"] == "shift"

@@ -45,7 +45,8 @@ def scorer_rss_mb(service_pid):
             if parent != service_pid:
                 continue
             with open(f"/proc/{pid}/cmdline") as f:
-                if "multiprocessing" not in f.read():
+                command = f.read()
+                if "multiprocessing" not in command or "resource_tracker" in command:
                     continue
             with open(f"/proc/{pid}/status") as f:
                 out.append(int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) / 1024)

@@ -65,7 +65,8 @@ def verified(path, expected):
 
 def offline_hint():
     names = ", ".join([RAW + name for name, _, _ in NETWORKS] + [retinaface.RAW + name for name, _ in retinaface.FILES])
-    return (f"download {names} by hand (from {HOME}, resources/) into one folder, "
+    return (f"download {names} by hand (from {HOME}, resources/anti_spoof_models/ and resources/detection_model/) "
+            "into one folder, "
             "then run: python -m liveness.pretrained --from FOLDER")
 
 

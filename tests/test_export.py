@@ -129,3 +129,13 @@ def test_a_corrupt_or_mismatched_export_gives_one_line(exported, clips, tmp_path
     result = run_script("liveness_demo.py", "-m", mismatched, "-l", exported["le"], "-i", clips["real"],
                         "--no-display", "-o", tmp_path / "out.mp4")
     assert_one_line_error(result, "3 channels")
+
+
+def test_training_writes_a_current_export_beside_the_model(roi_dataset, tmp_path):
+    from liveness.lite import current_export
+
+    model = tmp_path / "m.keras"
+    result = run_script("train_liveness.py", "-d", roi_dataset, "-m", model, "-l", tmp_path / "le.pickle",
+                        "-p", tmp_path / "plot.png", "-e", 1, "-b", 4)
+    assert result.returncode == 0, result.stderr
+    assert current_export(str(model)) == str(tmp_path / "m.tflite") and "[INFO] exported" in result.stdout

@@ -32,7 +32,7 @@ def context_model(gathered, tmp_path_factory):
     out = tmp_path_factory.mktemp("context")
     result = run_script("train_liveness.py", "-d", gathered, "-m", out / "m.keras", "-l", out / "le.pickle",
                         "-p", out / "plot.png", "-e", 1, "-b", 4, "--crop-scale", 2, "--size", 48,
-                        "--augment", "strong", "--class-weight", "balanced", "--arch", "mobile")
+                        "--augment", "strong", "--class-weight", "balanced", "--arch", "mobile", "--no-export")
     assert result.returncode == 0, result.stderr
     return out
 

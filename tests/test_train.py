@@ -122,7 +122,7 @@ def test_retraining_drops_the_old_models_calibrated_threshold(roi_dataset, tmp_p
 
 def test_an_ensemble_saves_as_one_model_that_averages_its_members(roi_dataset, tmp_path):
     result = run_script("train_liveness.py", "-d", roi_dataset, "-m", tmp_path / "m.keras", "-l", tmp_path / "le.pickle",
-                        "-p", tmp_path / "plot.png", "-e", 1, "-b", 4, "--ensemble", 2)
+                        "-p", tmp_path / "plot.png", "-e", 1, "-b", 4, "--ensemble", 2, "--no-export")
     assert result.returncode == 0, result.stderr
     assert "model 2 of 2 (seed 43)" in result.stdout
     assert json.loads((tmp_path / "m.keras.json").read_text())["ensemble"] == 2

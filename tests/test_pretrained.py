@@ -243,7 +243,7 @@ def video_set(clips, tmp_path_factory):
 def test_a_converted_model_runs_in_the_demo(converted, clips, tmp_path):
     out = tmp_path / "annotated.mp4"
     result = run_script("liveness_demo.py", "-m", converted["model"], "-l", converted["le"], "-i", clips["real"],
-                        "-o", out, "--no-display")
+                        "-o", out, "--no-display", "--detector-type", "ssd")  # RetinaFace's files need a download
     assert result.returncode == 0, result.stderr
     assert "input 80x80, face crop x2.7+x4 (shift)" in result.stdout and out.stat().st_size > 0
 
@@ -251,7 +251,8 @@ def test_a_converted_model_runs_in_the_demo(converted, clips, tmp_path):
 def test_a_converted_model_runs_in_evaluation_with_its_failures_shown_crop_by_crop(converted, video_set, tmp_path):
     failures = tmp_path / "failures"
     result = run_script("evaluate_liveness.py", "-m", converted["model"], "-l", converted["le"], "--dataset", video_set,
-                        "-o", tmp_path / "eval", "--threshold", 1.0, "--save-failures", failures)
+                        "-o", tmp_path / "eval", "--threshold", 1.0, "--save-failures", failures,
+                        "--detector-type", "ssd")  # RetinaFace's files need a download
     assert result.returncode == 0, result.stderr
     metrics = json.load(open(tmp_path / "eval" / "metrics.json"))
     assert metrics["crop_rule"] == "shift" and metrics["crop_scale"] == [2.7, 4.0] and metrics["input_size"] == [80, 80]
@@ -262,7 +263,7 @@ def test_a_converted_model_runs_in_evaluation_with_its_failures_shown_crop_by_cr
 def test_a_converted_model_serves_over_http(converted):
     from liveness_api import start_local
 
-    process, url = start_local(converted["model"], converted["le"], "--scorers", 1)
+    process, url = start_local(converted["model"], converted["le"], "--scorers", 1, "--detector-type", "ssd")
     try:
         frame = next(real_frames(1, (640, 480)))
         response = httpx.post(f"{url}/v1/liveness", files={"file": ("face.jpg", cv2.imencode(".jpg", frame)[1].tobytes())},

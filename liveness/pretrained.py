@@ -51,6 +51,8 @@ def parse_args(argv=None):
     ap.add_argument("-d", "--detector", default=None,
                     help="where the RetinaFace face detector's two files go (default: face_detector/retinaface/)")
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the download server")
+    ap.add_argument("--no-export", action="store_true",
+                    help="skip the LiteRT export beside the model (served without TensorFlow; about a minute on 2 cores)")
     add_verbose_argument(ap)
     return ap.parse_args(argv)
 
@@ -167,10 +169,11 @@ def main(argv=None):
     import_tensorflow(args.verbose)
     model = build_pair(paths)
     save_pretrained(model, args.model, args.le, [os.path.abspath(p) for p in paths])
-    from liveness.export import export
+    if not args.no_export:
+        from liveness.export import export
 
-    print("[INFO] exporting for serving without TensorFlow (LiteRT)...")
-    print(f"[INFO] wrote {export(args.model, model=model)}")
+        print("[INFO] exporting for serving without TensorFlow (LiteRT)...")
+        print(f"[INFO] wrote {export(args.model, model=model)}")
     print(f"[INFO] wrote {args.model} ({model.count_params():,} weights), {args.model}.json and {args.le}")
     print(f"[INFO] MiniFASNetV2 (crop x2.7) + MiniFASNetV1SE (crop x4.0), Minivision, {LICENSE}; "
           f"try: python liveness_demo.py --model {args.model} --le {args.le}")

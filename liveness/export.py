@@ -27,9 +27,13 @@ RUNTIME = "litert"
 
 def convert(model):
     """The TFLite flatbuffer of a Keras model, its batch size left free (LiteModel resizes it per call)."""
+    import contextlib
+    import io
+
     import tensorflow as tf
 
-    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras lists the SavedModel it writes on the way: not for users
+        return tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
 
 def export(model_path, output=None, model=None):

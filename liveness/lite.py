@@ -59,9 +59,12 @@ class LiteModel:
             raise LivenessError(f"{path} needs the LiteRT runtime: pip install ai-edge-litert") from None
         if not os.path.isfile(path):
             raise LivenessError(f"exported model not found: {path}")
+        from liveness.quiet import stderr_silenced
+
         try:
-            self.interpreter = Interpreter(model_path=path, num_threads=1)
-            self.interpreter.allocate_tensors()
+            with stderr_silenced():  # LiteRT's C++ side announces its CPU delegate there: not for users
+                self.interpreter = Interpreter(model_path=path, num_threads=1)
+                self.interpreter.allocate_tensors()
             (self.input,), (self.output,) = (self.interpreter.get_input_details(),
                                              self.interpreter.get_output_details())
         except (ValueError, RuntimeError) as error:

@@ -16,7 +16,7 @@ def add_verbose_argument(ap):
 
 
 @contextlib.contextmanager
-def _stderr_silenced():
+def stderr_silenced():
     """File descriptor 2 to /dev/null: TensorFlow's C++ side writes there directly, past sys.stderr."""
     sys.stderr.flush()
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
@@ -36,7 +36,7 @@ def import_tensorflow(verbose=False):
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
     else:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with contextlib.nullcontext() if verbose else _stderr_silenced():
+    with contextlib.nullcontext() if verbose else stderr_silenced():
         import keras  # noqa: F401
         import tensorflow as tf
 

@@ -8,7 +8,8 @@ not_sure), the threshold and band used, and the model's identity. GET /healthz s
 process is alive, GET /readyz that the model is loaded, GET /metrics gives Prometheus metrics;
 with --docs the OpenAPI docs are at /docs.
 
-In front of clients: --api-keys FILE (every /v1 request needs a key), --rate-limit N/s (per key),
+In front of clients: --api-keys FILE (every /v1 request needs a key), --rate-limit N/s (per key, counted in
+--state: this process's memory, or a Redis that every worker and replica shares),
 --max-pending N (503 past N requests being scored), --max-uploads and --body-timeout (408 for a body
 that does not arrive in time: a slow client holds no scoring slot). Every answer carries X-Request-ID, and every
 request leaves one JSON line in the access log on standard output. Images are scored in --scorers
@@ -21,7 +22,9 @@ import binascii
 import dataclasses
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 import uvicorn
@@ -36,10 +39,11 @@ from liveness.detectors import add_detector_arguments, resolve_detector_type
 from liveness.errors import ApiError, LivenessError, exit_on_error
 from liveness.metadata import check_threshold
 from liveness.quiet import add_verbose_argument
-from liveness.ratelimit import PendingLimit, RateLimiter, parse_rate
+from liveness.ratelimit import PendingLimit, RateLimit, parse_rate
 from liveness.scorers import FORMATS, yield_to_scorers
 from liveness.service import LivenessService, Settings
-from liveness.telemetry import AccessLog, Metrics, request_id
+from liveness.shared_state import MEMORY, SharedState, StateUnavailable, check_reachable, check_state_url, safe_url
+from liveness.telemetry import MULTIPROCESS_ENV, AccessLog, Metrics, request_id
 
 SETTINGS_ENV = "LIVENESS_API_SETTINGS"
 
@@ -134,7 +138,7 @@ class GuardAndAccount:
             return await self.app(scope, receive, send)
         request = Request(scope)
         rid, started = request_id(request.headers), time.perf_counter()
-        name, refused = self.admit(request)
+        name, refused = await self.admit(request)
         scope.setdefault("state", {})["key_name"] = name
         status = {"code": 500}
 
@@ -151,6 +155,7 @@ class GuardAndAccount:
 
 
 BUSY = "too many requests in progress; try again shortly"
+UNCOUNTED = "the service cannot check its rate limit right now; try again shortly"
 KNOWN_PATHS = ("/v1/liveness", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json")
 
 
@@ -162,7 +167,7 @@ def create_app(settings, service=None):
     """The FastAPI app; the model loads at start-up unless a loaded `service` is given."""
     state = {"service": service, "metrics": Metrics(service.identity) if service else None}
     keys = ApiKeys.load(settings.api_keys) if settings.api_keys else None
-    limiter = RateLimiter(parse_rate(settings.rate_limit)) if settings.rate_limit else None
+    limiter = RateLimit(settings.rate_limit, SharedState(settings.state)) if settings.rate_limit else None
     pending = PendingLimit(settings.max_pending)  # requests being scored or waiting for a scorer
     uploads = PendingLimit(settings.max_uploads)  # bodies still arriving: slow clients wait here, not for a scorer
     access = AccessLog()
@@ -180,7 +185,7 @@ def create_app(settings, service=None):
                   openapi_url="/openapi.json" if settings.docs else None,
                   description="Tells live faces from presentation attacks (photos, replayed videos).")
 
-    def admit(request):
+    async def admit(request):
         """(key name, refusal or None): the key, then its rate, then room in the queue; no body read yet."""
         path = request.url.path
         guarded = path.startswith("/v1/") or (path == "/metrics" and settings.metrics_private)
@@ -194,7 +199,10 @@ def create_app(settings, service=None):
             return name, None
         if limiter is not None:
             client = name if keys is not None else (request.client.host if request.client else "unknown")
-            allowed, wait = limiter.allow(client)
+            try:
+                allowed, wait = await limiter.allow(client)
+            except StateUnavailable:  # never let a request through unchecked
+                return name, refusal(503, UNCOUNTED, **{"Retry-After": "1"})
             if not allowed:
                 return name, refusal(429, f"over the rate limit of {settings.rate_limit}", **{"Retry-After": str(wait)})
         if pending.full():  # a flood is refused before its bodies are read; the slot is taken once the body is in
@@ -280,8 +288,6 @@ def start_local(model, le, *flags, timeout=180, cores=None):
     """
     import socket
     import subprocess
-    import tempfile
-    import time
 
     import httpx
 
@@ -333,6 +339,9 @@ def parse_args():
                          "then needs one (make one with: python -m liveness.api_keys NAME)")
     ap.add_argument("--rate-limit", metavar="N/s", default=None, help="per key (or per client address without keys): "
                     "past it 429 with Retry-After, before the body is read")
+    ap.add_argument("--state", metavar="URL", default=MEMORY,
+                    help="where --rate-limit and --publish-max-mb are counted: memory:// (this process) or "
+                         "redis://HOST:PORT/DB, shared by every worker and replica that names it")
     ap.add_argument("--max-pending", type=int, default=8,
                     help="requests being scored or waiting for a scorer at most, per process; past it 503 with "
                          "Retry-After (0: no cap). A request takes its place once its body has arrived")
@@ -354,6 +363,11 @@ def parse_args():
         raise LivenessError("--max-upload-mb, --max-megapixels and --publish-max-mb must be above 0")
     if args.rate_limit is not None:
         parse_rate(args.rate_limit)
+    check_state_url(args.state)
+    counted = [flag for flag, given in (("--rate-limit", args.rate_limit), ("--publish-max-mb", args.publish)) if given]
+    if args.workers > 1 and counted and args.state == MEMORY:
+        raise LivenessError(f"--workers {args.workers} with {' and '.join(counted)} would count in each worker apart "
+                            f"({args.workers}x the limit): give --state redis://HOST:PORT/DB")
     if args.max_pending < 0 or args.max_uploads < 0:
         raise LivenessError("--max-pending and --max-uploads must be 0 (no cap) or more")
     if args.body_timeout <= 0:
@@ -374,10 +388,13 @@ def main():
                         threshold=args.threshold, band=tuple(args.band) if args.band else None,
                         bona_fide=args.bona_fide, publish=args.publish, publish_max_mb=args.publish_max_mb,
                         max_upload_mb=args.max_upload_mb, max_megapixels=args.max_megapixels, scorers=args.scorers,
-                        verbose=args.verbose, api_keys=args.api_keys, rate_limit=args.rate_limit,
+                        verbose=args.verbose, api_keys=args.api_keys, rate_limit=args.rate_limit, state=args.state,
                         max_pending=args.max_pending, max_uploads=args.max_uploads, body_timeout=args.body_timeout,
                         docs=args.docs, metrics_private=args.metrics_private)
     keys = ApiKeys.load(args.api_keys) if args.api_keys else None  # a bad file fails here, before the model loads
+    check_reachable(args.state)  # so does a Redis that does not answer
+    if args.state != MEMORY:
+        print(f"[INFO] limits and the publish quota are counted in {safe_url(args.state)}", flush=True)
     print(f"[INFO] loading the liveness model in {args.scorers} scoring process(es)...", flush=True)
     # bad input fails here, in one line, before the server starts; with several workers one scorer is enough to check
     service = LivenessService(settings if args.workers == 1 else dataclasses.replace(settings, scorers=1))
@@ -395,10 +412,20 @@ def main():
         uvicorn.run(create_app(settings, service), host=args.host, port=args.port, log_level="warning")
     else:
         service.close()  # it checked the model; each worker process starts its own scorers
-        os.environ[SETTINGS_ENV] = json.dumps(settings.__dict__)
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        serve_workers(settings, args)
+
+
+def serve_workers(settings, args):
+    """Several uvicorn worker processes; /metrics sums all of them from a folder made and removed here."""
+    os.environ[SETTINGS_ENV] = json.dumps(settings.__dict__)
+    metrics_dir = tempfile.mkdtemp(prefix="liveness-metrics-")
+    os.environ[MULTIPROCESS_ENV] = metrics_dir  # the workers import prometheus_client afresh and see it
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    try:
         uvicorn.run("liveness_api:app_from_env", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level="warning")
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

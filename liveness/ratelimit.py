@@ -1,8 +1,10 @@
-"""Per-client limits on the service: a token bucket per API key, and a cap on work in progress.
+"""Per-client limits on the service: a rate per API key, counted by `limits`, and a cap on work in progress.
 
-Both are checked before a request's body is read, so a refused request costs
-no decoding and no model time.
+The rate is counted where --state says (liveness.shared_state): in this process, or in a Redis that
+every worker and replica shares, so that the limit holds for the whole service. Both are checked
+before a request's body is read, so a refused request costs no decoding and no model time.
 """
+import fractions
 import math
 import re
 import threading
@@ -14,33 +16,36 @@ _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute)\s*$")
 
 
 def parse_rate(text):
-    """Requests per second from 'N/s' or 'N/min'."""
+    """The `limits` item for 'N/s' or 'N/min'; a fractional N becomes whole requests over several seconds."""
+    from limits import RateLimitItemPerMinute, RateLimitItemPerSecond
+
     match = _RATE.match(text or "")
     if not match or float(match.group(1)) <= 0:
         raise LivenessError(f"--rate-limit takes N/s or N/min with N above 0, got {text!r}")
-    value = float(match.group(1))
-    return value if match.group(2).startswith("s") else value / 60.0
+    amount = fractions.Fraction(match.group(1)).limit_denominator(3600)  # 0.5/s: 1 request per 2 s
+    item = RateLimitItemPerSecond if match.group(2).startswith("s") else RateLimitItemPerMinute
+    return item(amount.numerator, amount.denominator)
 
 
-class RateLimiter:
-    """A token bucket per client: `rate` requests a second on average, bursts of up to `burst`."""
+class RateLimit:
+    """At most N requests per client in any window of the rate's length (a moving window, so no edge bursts)."""
 
-    def __init__(self, rate, burst=None, clock=time.monotonic):
-        self.rate, self.burst, self.clock = rate, float(burst or max(1.0, rate)), clock
-        self.buckets = {}  # client -> (tokens, when)
-        self.lock = threading.Lock()
+    def __init__(self, text, state):
+        from limits.aio.strategies import MovingWindowRateLimiter
 
-    def allow(self, client):
-        """(True, 0) if `client` may go on now, else (False, whole seconds until it may)."""
-        with self.lock:
-            now = self.clock()
-            tokens, then = self.buckets.get(client, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - then) * self.rate)
-            if tokens >= 1.0:
-                self.buckets[client] = (tokens - 1.0, now)
+        self.text, self.item, self.state = text, parse_rate(text), state
+        self.limiter = MovingWindowRateLimiter(state.storage)
+
+    async def allow(self, client):
+        """(True, 0) if `client` may go on now, else (False, whole seconds until it may).
+
+        Raises liveness.shared_state.StateUnavailable when the store cannot count.
+        """
+        async with self.state.counting():
+            if await self.limiter.hit(self.item, "rate", client):
                 return True, 0
-            self.buckets[client] = (tokens, now)
-            return False, max(1, math.ceil((1.0 - tokens) / self.rate))
+            reset, _ = await self.limiter.get_window_stats(self.item, "rate", client)
+        return False, max(1, math.ceil(reset - time.time()))
 
 
 class PendingLimit:

@@ -20,6 +20,7 @@ from liveness.errors import LivenessError
 from liveness.metadata import read_metadata
 from liveness.metrics import FAKE, NOT_SURE, REAL, decide
 from liveness.scorers import ScorerPool
+from liveness.shared_state import MEMORY, PublishQuota
 
 NO_FACE = "no_face"
 
@@ -42,6 +43,7 @@ class Settings:
     verbose: bool = False
     api_keys: str = None
     rate_limit: str = None
+    state: str = MEMORY  # where the rate limit and the publish quota are counted (liveness.shared_state)
     max_pending: int = 8
     max_uploads: int = 256  # bodies being received at once; they hold no scoring slot
     body_timeout: float = 10.0  # seconds a request body may take to arrive
@@ -60,16 +62,20 @@ def image_decision(decisions):
 
 
 class Publisher:
-    """Files each scored image under DIR/<decision>/ with a row in DIR/metadata.csv, up to a size cap."""
+    """Files each scored image under DIR/<decision>/ with a row in DIR/metadata.csv, up to a size cap.
+
+    The cap is counted where `state` says, so workers and replicas that share the folder share the cap.
+    """
 
     COLUMNS = ["time", "file", "faces", "scores", "decision", "model_sha256", "key"]
 
-    def __init__(self, folder, max_bytes):
+    def __init__(self, folder, max_bytes, state=MEMORY):
         self.folder, self.max_bytes = folder, max_bytes
         os.makedirs(folder, exist_ok=True)
         self.remove_stale(folder)
-        self.used = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(folder) for f in files
-                        if not self.is_temporary(f))
+        used = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(folder) for f in files
+                   if not self.is_temporary(f) and f != PublishQuota.ID_FILE)
+        self.quota = PublishQuota(state, folder, max_bytes, used)
         self.lock = threading.Lock()
         self.full_reported = False
         self.metadata = os.path.join(folder, "metadata.csv")
@@ -94,13 +100,11 @@ class Publisher:
 
     def save(self, data, extension, faces, decision, model_sha256, key_name="anonymous"):
         """Save one image; returns its path, or None once the cap is reached."""
-        with self.lock:
-            if self.used + len(data) > self.max_bytes:
-                if not self.full_reported:
-                    print(f"[WARNING] publish folder {self.folder} reached its cap; no more images are saved")
-                    self.full_reported = True
-                return None
-            self.used += len(data)
+        if not self.quota.reserve(len(data)):
+            if not self.full_reported and not self.quota.outage.lost:
+                print(f"[WARNING] publish folder {self.folder} reached its cap; no more images are saved", flush=True)
+                self.full_reported = True
+            return None
         now = datetime.datetime.now(datetime.timezone.utc)
         name = f"{now:%Y%m%dT%H%M%S%f}_{uuid.uuid4().hex[:8]}{extension}"
         folder = os.path.join(self.folder, decision)
@@ -141,7 +145,8 @@ class LivenessService:
             os.path.getmtime(settings.model), datetime.timezone.utc).isoformat()
         self.identity = {"file": os.path.basename(settings.model), "sha256": file_sha256(settings.model),
                          "trained_at": trained}
-        self.publisher = Publisher(settings.publish, settings.publish_max_mb * 1e6) if settings.publish else None
+        self.publisher = (Publisher(settings.publish, settings.publish_max_mb * 1e6, settings.state)
+                          if settings.publish else None)
         self.max_bytes = int(settings.max_upload_mb * 1e6)
 
     async def score(self, data, key_name="anonymous"):

@@ -8,6 +8,10 @@
 # /models/minifasnet.tflite.
 # With API keys (see docs/service.md): add -v "$PWD/keys.txt:/keys.txt:ro" and, after the image name,
 #   python liveness_api.py --model /models/liveness.tflite --le /models/le.pickle --host 0.0.0.0 --api-keys /keys.txt
+# Several workers or replicas count their limits in one Redis (docs/service.md): run one beside it,
+#   docker network create liveness && docker run -d --network liveness --name redis redis:7
+# then add --network liveness and, after the image name, the command above with
+#   --workers 4 --rate-limit 5/s --state redis://redis:6379/0
 FROM python:3.11-slim
 WORKDIR /app
 COPY requirements-serve.txt .

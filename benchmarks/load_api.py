@@ -28,6 +28,15 @@ is still healthy after, and the p99 latency of the admitted (200) requests stays
 unloaded p99, both as the service measures them in its access log (by request ID). The service,
 its scoring processes included, runs on one core and the clients on the others (--no-pin: at a
 lower priority instead), in both phases, so the clients' own work is not counted.
+
+    python benchmarks/load_api.py --replicas 2 --rate-limit 20/s
+
+--replicas N instead measures a rate limit across replicas: N service processes on N ports that count
+in one redis-server (started here on a free port; Debian's redis-server), one API key, --concurrency
+clients spread over the replicas and faster than the limit, for --flood-seconds. It fails unless the
+admitted rate is within 10% of the limit. It prints the latency the shared check adds: the service's
+own latency of its 429 answers (which are answered right after the check), against the same flood
+on the same replicas counting in memory:// (each its own count: N times the limit).
 """
 import argparse
 import asyncio
@@ -43,6 +52,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests"))  # tests/redis_server.py: a redis-server on a free port
 
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
 from liveness.sample import real_frames, replay_frames  # noqa: E402
@@ -69,11 +79,15 @@ def parse_args():
     ap.add_argument("--body-timeout", type=float, default=None, help="the service's --body-timeout (default: its own)")
     ap.add_argument("--reference", type=int, default=100, help="unloaded requests, one at a time, before the flood")
     ap.add_argument("--max-pending", type=int, default=None, help="the service's --max-pending (default: its own)")
-    ap.add_argument("--rate-limit", default="1000/s", help="the service's --rate-limit for the flood's key")
+    ap.add_argument("--rate-limit", default=None,
+                    help="the service's --rate-limit for the benchmark's key (default: 1000/s, with --replicas 20/s)")
+    ap.add_argument("--replicas", type=int, default=0, metavar="N",
+                    help="N replicas sharing one Redis instead (see above)")
     ap.add_argument("--detector-type", default=None, help="the service's --detector-type (default: the model's)")
     ap.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
                     help="run the service on one core and the clients on the others (default: on)")
     args = ap.parse_args()
+    args.rate_limit = args.rate_limit or ("20/s" if args.replicas else "1000/s")
     if not os.path.isfile(args.model):
         raise LivenessError(f"model not found: {args.model} (run bash run_sample.sh, or pass --model and --le)")
     if args.requests < 1 or args.concurrency < 1 or not 0 <= args.malformed <= 1:
@@ -132,22 +146,24 @@ async def send_all(url, bodies, concurrency, time_limit):
     return results, time.perf_counter() - started
 
 
-async def flood(url, faces, concurrency, seconds, headers):
+async def flood(urls, faces, concurrency, seconds, headers):
     """(status, seconds) of every request of `concurrency` clients sending back to back for `seconds`.
+
+    Client i sends to urls[i % len(urls)], as a load balancer would spread them.
 
     Each request is written whole, in one go, on a kept-alive raw connection: the service's clock starts
     when the headers arrive, and an HTTP library on a busy core would send the body later, which the
     service would count as its own latency (httpx did: 26 ms a request).
     """
-    host, port = url.split("//", 1)[1].rsplit(":", 1)
     bodies = []
     for face in faces:
-        built = httpx.Request("POST", f"{url}/v1/liveness", files={"file": ("face.jpg", face)})
+        built = httpx.Request("POST", f"{urls[0]}/v1/liveness", files={"file": ("face.jpg", face)})
         bodies.append((built.headers["content-type"], built.read()))
     fixed = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     results, started = [], time.perf_counter()
 
     async def client_loop(i):
+        host, port = urls[i % len(urls)].split("//", 1)[1].rsplit(":", 1)
         reader = writer = None
         n = i
         while time.perf_counter() - started < seconds:
@@ -180,7 +196,8 @@ async def flood(url, faces, concurrency, seconds, headers):
     return results
 
 
-def flood_test(args):
+def benchmark_key():
+    """(a new API key, a keys file holding its hash): the caller removes the file."""
     import tempfile
 
     from liveness.api_keys import digest
@@ -189,6 +206,11 @@ def flood_test(args):
     keys = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
     keys.write(f"sha256:{digest(key).hex()} flood\n")
     keys.close()
+    return key, keys
+
+
+def flood_test(args):
+    key, keys = benchmark_key()
     flags = ["--workers", args.workers, "--scorers", args.scorers, "--api-keys", keys.name, "--rate-limit", args.rate_limit]
     flags += ["--detector-type", args.detector_type] if args.detector_type else []
     if args.max_pending is not None:
@@ -209,7 +231,7 @@ def flood_test(args):
             os.nice(19)  # the clients at least yield the CPU to the service they measure
         unloaded = asyncio.run(send_reference(url, faces, args.reference, headers))
         print(f"[INFO] flood: {args.flood} clients for {args.flood_seconds:.0f} s...")
-        flooded = asyncio.run(flood(url, faces, args.flood, args.flood_seconds, headers))
+        flooded = asyncio.run(flood([url], faces, args.flood, args.flood_seconds, headers))
         healthy = httpx.get(f"{url}/healthz", timeout=10).status_code == 200
         process.log.seek(0)
         served = service_latencies(process.log.read())
@@ -330,6 +352,79 @@ def slow_test(args):
         raise LivenessError("the slow-client test failed")
 
 
+def limit_phase(args, faces, headers, flags, replicas, state=None):
+    """Flood `replicas` services started with `flags` (+ --state): (statuses, {status: service ms}, client ms of 429s)."""
+    state_flags = ["--state", state] if state else []
+    started = [start_local(args.model, args.le, *flags, *state_flags) for _ in range(replicas)]
+    try:
+        flooded = asyncio.run(flood([url for _, url in started], faces, args.concurrency, args.flood_seconds, headers))
+        served = {}
+        for process, _ in started:
+            process.log.seek(0)
+            for (phase, status), values in service_latencies(process.log.read()).items():
+                if phase == "flood":
+                    served.setdefault(status, []).extend(values)
+    finally:
+        for process, _ in started:
+            process.terminate()
+        for process, _ in started:
+            process.wait(timeout=30)
+    return [s for s, _ in flooded], served, np.array([t for s, t in flooded if s == 429]) * 1000
+
+
+def replicas_test(args):
+    import shutil
+    import tempfile
+
+    from liveness.ratelimit import parse_rate
+    from redis_server import RedisServer
+
+    if shutil.which("redis-server") is None:
+        raise LivenessError("--replicas needs Debian's redis-server (apt-get install redis-server)")
+    item = parse_rate(args.rate_limit)
+    limit = item.amount / item.get_expiry()
+    key, keys = benchmark_key()
+    headers = {"authorization": f"Bearer {key}"}
+    flags = ["--scorers", 1, "--api-keys", keys.name, "--rate-limit", args.rate_limit]
+    flags += ["--detector-type", args.detector_type] if args.detector_type else []
+    faces = sample_faces()
+    phases = {}
+    try:
+        print(f"[INFO] {args.replicas} replicas, --state memory:// (each counts alone): {args.concurrency} clients "
+              f"for {args.flood_seconds:.0f} s at --rate-limit {args.rate_limit}...")
+        phases[f"memory://, {args.replicas} replicas"] = limit_phase(args, faces, headers, flags, args.replicas)
+        with tempfile.TemporaryDirectory() as folder:
+            server = RedisServer(folder, in_test=False)
+            try:
+                print(f"[INFO] {args.replicas} replicas, --state {server.url}: the same clients spread over them...")
+                phases[f"redis://, {args.replicas} replicas"] = limit_phase(args, faces, headers, flags,
+                                                                             args.replicas, server.url)
+            finally:
+                server.stop()
+    finally:
+        os.remove(keys.name)
+    print(f"| state | answers | admitted a second (limit {limit:g}) | 429 p50 / p99, service | 429 p50 / p99, client |")
+    print("| --- | --- | --- | --- | --- |")
+    rows = {}
+    for name, (statuses, served, client_429) in phases.items():
+        counts = {s: statuses.count(s) for s in sorted(set(statuses))}
+        admitted = len(statuses) - counts.get(429, 0) - counts.get(503, 0) - counts.get(0, 0)
+        own = np.array(served.get(429, [np.nan]))
+        rows[name] = (counts, admitted / args.flood_seconds, np.percentile(own, 50), np.percentile(own, 99))
+        print(f"| {name} | {counts} | {admitted / args.flood_seconds:.2f} | {rows[name][2]:.1f} / {rows[name][3]:.1f} ms "
+              f"| {np.percentile(client_429, 50):.1f} / {np.percentile(client_429, 99):.1f} ms |")
+    (memory, shared) = rows.values()
+    print(f"[INFO] the shared check adds p50 {shared[2] - memory[2]:+.1f} ms, p99 {shared[3] - memory[3]:+.1f} ms "
+          f"to a refused request, as the service measures it")
+    checks = [("only 200 and 429 answered", set(shared[0]) <= {200, 429}, str(sorted(shared[0]))),
+              ("admitted rate across replicas within 10% of the limit", abs(shared[1] - limit) <= 0.1 * limit,
+               f"{shared[1]:.2f} a second against {limit:g} ({shared[1] / limit:.3f}x)")]
+    for name, ok, detail in checks:
+        print(f"[{'PASS' if ok else 'FAIL'}] {name}: {detail}")
+    if not all(ok for _, ok, _ in checks):
+        raise LivenessError("the replicas test failed")
+
+
 def service_latencies(log_text):
     """{(phase, status): [ms, ...]} from the service's JSON access log, the phase taken from the request ID."""
     import json
@@ -361,6 +456,8 @@ def main():
         return slow_test(args)
     if args.flood:
         return flood_test(args)
+    if args.replicas:
+        return replicas_test(args)
     bodies = request_bodies(args.requests, args.malformed)
     print(f"[INFO] starting the service ({args.workers} worker(s), {args.scorers} scoring processes)...")
     process, url = start_service(args)

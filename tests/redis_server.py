@@ -9,8 +9,6 @@ import socket
 import subprocess
 import time
 
-import pytest
-
 
 def free_port():
     with socket.socket() as s:
@@ -19,6 +17,8 @@ def free_port():
 
 
 def need_redis():
+    import pytest
+
     if shutil.which("redis-server") is None:
         if os.environ.get("LIVENESS_REQUIRE_REDIS") == "1":
             pytest.fail("redis-server is not installed (.ci/run installs Debian's redis-server)")
@@ -28,8 +28,9 @@ def need_redis():
 class RedisServer:
     """One redis-server, nothing saved to disk; stop() and start() again on the same port."""
 
-    def __init__(self, folder):
-        need_redis()
+    def __init__(self, folder, in_test=True):
+        if in_test:
+            need_redis()
         self.folder, self.port, self.process = str(folder), free_port(), None
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.start()

@@ -24,7 +24,7 @@ from liveness.crops import preview
 from liveness.detectors import add_detector_arguments, detector_for
 from liveness.errors import LivenessError, exit_on_error
 from liveness.exclusions import add_exclude_argument, load_exclusions
-from liveness.media import is_video
+from liveness.media import is_recording
 from liveness.metadata import check_threshold, resolve_threshold, update_metadata
 from liveness.metrics import NOT_SURE, REAL, bpcer_at_apcer, decide, equal_error_rate, summarize
 from liveness.quiet import add_verbose_argument
@@ -115,7 +115,7 @@ def smooth_scores(rows, frames):
     """Each video face's score replaced by the mean of its video's last `frames` scores, in frame order."""
     by_video = {}
     for r in rows:
-        if is_video(r.file):
+        if is_recording(r.file):
             by_video.setdefault(r.file, []).append(r)
     for members in by_video.values():
         members.sort(key=lambda r: r.frame)
@@ -218,7 +218,7 @@ def save_failures(folder, rows, decisions, bona_fide):
         writer = csv.writer(buffer)
         writer.writerow(["file", "source", "frame", "score"])
         for r in members:
-            stem = f"{r.recording}_{r.frame:06d}" if is_video(r.file) else os.path.splitext(os.path.basename(r.file))[0]
+            stem = f"{r.recording}_{r.frame:06d}" if is_recording(r.file) else os.path.splitext(os.path.basename(r.file))[0]
             target = os.path.join(out, stem + ".png")
             ok, encoded = cv2.imencode(".png", preview(r.roi))
             if ok:

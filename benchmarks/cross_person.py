@@ -6,9 +6,10 @@
     python benchmarks/cross_person.py --data NEW --model M --le L --threshold T --dev none --attack-type subjX=print
                                                               # a frozen choice on persons nobody chose with
 
-DIR/videos holds <person>_real.<ext> and/or <person>_fake.<ext>: a person may have only live
-recordings (they count in BPCER) or only attacks (APCER). The persons are split once into dev
-persons (--dev) and test persons (everyone else).
+DIR/videos holds <person>_real.<ext> and/or <person>_fake.<ext>, DIR/images image sets (folders of
+one session's frames) named the same way: a person may have only live recordings (they count in
+BPCER) or only attacks (APCER). The persons are split once into dev persons (--dev) and test
+persons (everyone else).
 
 - Training (unless --model): the persons go into --folds groups (default: one person a fold,
   leave-one-out); each fold's persons are scored by a model trained with train_liveness.py on
@@ -46,7 +47,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
-from liveness.media import is_video  # noqa: E402
+from liveness.media import is_image_set, is_video  # noqa: E402
 from liveness.metrics import equal_error_rate, summarize  # noqa: E402
 
 DEFAULT_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
@@ -54,8 +55,9 @@ DEFAULT_EXCLUDE = os.path.join(ROOT, "benchmarks", "shared_data_exclude.csv")
 # Fixed once, before any recipe was measured on them: one phone-replay person, one screen-replay
 # person and two live-only people for choosing; the rest for reporting.
 DEV_PERSONS = ("subjA", "subjK", "subjE", "subjG")
-# The attack instrument of each attack recording (PAI species); others are "replay".
-ATTACK_TYPES = {"subjA": "phone_replay", "subjD": "phone_replay", "subjK": "screen_replay", "subjL": "screen_replay"}
+# The attack instrument of each attack recording (PAI species), from ../shared/data's README; others are "replay".
+ATTACK_TYPES = {"subjA": "phone", "subjD": "phone", "subjS": "phone", "subjU": "phone", "subjW": "phone",
+                "subjY": "phone", "subjAB": "phone", "subjK": "screen", "subjL": "screen", "subjAA": "screen_and_phone"}
 BONA_FIDE = "real"
 
 
@@ -105,15 +107,22 @@ def parse_args():
 
 
 def recordings(data, only=None):
-    """{person: {"real": path, "fake": path}} from DIR/videos; a person may lack either side."""
-    folder = os.path.join(data, "videos")
-    if not os.path.isdir(folder):
-        raise LivenessError(f"no videos folder in {data}")
+    """{person: {"real": path, "fake": path}} from DIR/videos and DIR/images; a person may lack either side."""
+    videos, images = os.path.join(data, "videos"), os.path.join(data, "images")
+    if not os.path.isdir(videos) and not os.path.isdir(images):
+        raise LivenessError(f"no videos or images folder in {data}")
     people = {}
-    for name in sorted(os.listdir(folder)):
+    found = [(n, os.path.join(videos, n)) for n in sorted(os.listdir(videos)) if is_video(n)] if os.path.isdir(videos) else []
+    if os.path.isdir(images):
+        found += [(n + ".set", os.path.join(images, n)) for n in sorted(os.listdir(images))
+                  if is_image_set(os.path.join(images, n))]
+    folder = " and ".join(f for f in (videos, images) if os.path.isdir(f))
+    for name, path in found:
         match = re.match(r"([^_]+)_(real|fake)\.[^.]+$", name)
-        if match and is_video(name):
-            people.setdefault(match.group(1), {})[match.group(2)] = os.path.join(folder, name)
+        if match:
+            if match.group(2) in people.get(match.group(1), {}):
+                raise LivenessError(f"two {match.group(2)} recordings of {match.group(1)} in {folder}")
+            people.setdefault(match.group(1), {})[match.group(2)] = path
     if only:
         missing = sorted(set(only) - set(people))
         if missing:
@@ -156,10 +165,15 @@ def link(target_folder, paths):
 
 
 def test_folder(folder, people, persons, types):
-    """folder/real/ and folder/<attack type>/ holding links to the persons' videos; `types`: {person: attack type}."""
+    """folder/real/ and folder/<attack type>/ holding links to the persons' recordings; `types`: {person: attack type}.
+
+    An image set is linked whole, so that evaluation reads it as one recording.
+    """
     for person in persons:
-        for side, video in people[person].items():
-            link(os.path.join(folder, BONA_FIDE if side == "real" else attack_type(person, types)), [video])
+        for side, recording in people[person].items():
+            target = os.path.join(folder, BONA_FIDE if side == "real" else attack_type(person, types))
+            os.makedirs(target, exist_ok=True)
+            os.symlink(os.path.abspath(recording), os.path.join(target, os.path.basename(recording)))
 
 
 def read_scores(path):
@@ -224,6 +238,8 @@ def figures(rows, threshold):
     video = summarize(np.array([np.mean(v) for v in by_recording.values()]), np.array([k[1] for k in by_recording]),
                       BONA_FIDE, threshold)
     video = {k: v for k, v in video.items() if k in keep}
+    # one decision a recording, the way a user decides a session: its mean score against the threshold
+    video["wrong"] = sorted(k[0] for k, v in by_recording.items() if (np.mean(v) >= threshold) != (k[1] == BONA_FIDE))
     persons = {}
     for person in sorted({r["subject"] for r in rows}):
         mine = [r for r in rows if r["subject"] == person]
@@ -247,7 +263,8 @@ def table(name, result):
     t = f"{min(t.values()):.4f}..{max(t.values()):.4f} (each person's)" if isinstance(t, dict) else f"{t:.4f}"
     return (f"| {name} | {t} | {f['count']} | {fmt(f['apcer'])} ({types}) | {fmt(f['bpcer'])} | "
             f"{fmt(f['acer'])} | {fmt(f['auc'])} | {fmt(f['eer'])} | {result['worst_person']['person']} "
-            f"{fmt(result['worst_person']['error'])} | {fmt(v['acer'])} |")
+            f"{fmt(result['worst_person']['error'])} | {fmt(v['acer'])} | {len(v['wrong'])}/{v['count']}"
+            f"{' (' + ', '.join(v['wrong']) + ')' if v['wrong'] else ''} |")
 
 
 def person_rows(result, types):
@@ -337,8 +354,8 @@ def main():
     results = {"dev": figures(dev_rows, threshold), "test": figures(test_rows, threshold),
                "dev_at_0.5": figures(dev_rows, 0.5), "test_at_0.5": figures(test_rows, 0.5)}
     seconds = round(time.perf_counter() - started, 1)
-    header = ["| persons | threshold | faces | APCER (per type) | BPCER | ACER | AUC | EER | worst person | video ACER |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    header = ["| persons | threshold | faces | APCER (per type) | BPCER | ACER | AUC | EER | worst person | recording ACER "
+              "| recordings wrong |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     summary = header + [table(f"{name} ({len(dev if name.startswith('dev') else test)})", results[name])
                         for name in ("dev", "test", "dev_at_0.5", "test_at_0.5") if results[name] is not None]
     per_person = ["| person | attack | faces | APCER | BPCER | error | AUC | mean score |",

@@ -1,4 +1,9 @@
-"""Reading videos and images: which files an --input names, and their frames."""
+"""Reading videos, images and image sets: which recordings an --input names, and their frames.
+
+An image set is a folder of the frames of one capture session (`images/subjS_real/`): it is one
+recording, as a video of the same name would be, its frames numbered in file-name order. A folder
+with a gather manifest.csv holds ROIs, not frames, and is never taken for one.
+"""
 import os
 import queue
 import threading
@@ -19,6 +24,25 @@ def is_video(path):
     return path.lower().endswith(VIDEO_EXTENSIONS)
 
 
+def image_set_frames(folder):
+    """The frame files of an image set, in order: the images directly inside `folder`, sorted by name."""
+    return sorted(os.path.join(folder, f) for f in os.listdir(folder)
+                  if is_image(f) and os.path.isfile(os.path.join(folder, f)))
+
+
+def is_image_set(path):
+    """A folder of frames: images directly inside, no video beside them, and no gather manifest."""
+    if not os.path.isdir(path) or os.path.isfile(os.path.join(path, "manifest.csv")):
+        return False
+    names = os.listdir(path)
+    return any(is_image(f) for f in names) and not any(is_video(f) for f in names)
+
+
+def is_recording(path):
+    """A video file or a folder of frames (as list_media and expand_inputs name image sets), not a single image."""
+    return is_video(path) or os.path.isdir(path)
+
+
 def _walk(folder, keep):
     found = []
     for root, dirs, files in os.walk(folder):
@@ -33,18 +57,29 @@ def list_images(folder):
 
 
 def list_media(folder):
-    """Image and video files under `folder`, sorted, recursively."""
-    return _walk(folder, lambda f: is_image(f) or is_video(f))
+    """Videos, image sets and image files under `folder` (the images of a folder with a manifest are ROIs)."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        sets = [d for d in dirs if is_image_set(os.path.join(root, d))]
+        dirs[:] = [d for d in dirs if d not in sets]
+        found.extend(sorted([os.path.join(root, f) for f in files if is_image(f) or is_video(f)]
+                            + [os.path.join(root, d) for d in sets]))
+    return found
 
 
 def expand_inputs(inputs):
-    """Media files named by --input: files as given, folders expanded to their videos and images."""
+    """Recordings and images named by --input: files as given, an image set as one recording, other
+    folders expanded to the videos, images and image sets inside."""
     paths = []
     for item in inputs:
-        if os.path.isdir(item):
-            inside = sorted(os.path.join(item, f) for f in os.listdir(item) if is_video(f) or is_image(f))
+        if is_image_set(item):
+            paths.append(item)
+        elif os.path.isdir(item):
+            inside = sorted(os.path.join(item, f) for f in os.listdir(item)
+                            if is_video(f) or is_image(f) or is_image_set(os.path.join(item, f)))
             if not inside:
-                raise LivenessError(f"no videos or images in folder {item}")
+                raise LivenessError(f"no videos, images or image sets in folder {item}")
             paths.extend(inside)
         elif os.path.isfile(item):
             paths.append(item)
@@ -65,9 +100,11 @@ def open_video(source):
 
 
 def frame_count(path):
-    """Frames a file holds as its container says (1 for an image); 0 if unknown."""
+    """Frames a file holds as its container says (1 for an image, the files of an image set); 0 if unknown."""
     if is_image(path):
         return 1
+    if os.path.isdir(path):
+        return len(image_set_frames(path))
     capture = cv2.VideoCapture(path)
     count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
     capture.release()
@@ -81,6 +118,9 @@ def read_frames(path, select=None):
     converted, and come as (index, None): cheaper, and the indices stay true.
     Raises LivenessError when the file cannot be read or holds no frame.
     """
+    if os.path.isdir(path):
+        yield from _image_set(path, select)
+        return
     if is_image(path):
         image = cv2.imread(path)
         if image is None:
@@ -103,6 +143,24 @@ def read_frames(path, select=None):
         capture.release()
     if index == 0:
         raise LivenessError(f"no frames could be read from {path}")
+
+
+def _image_set(folder, select):
+    """(index, frame) of an image set's files; a file that does not decode is passed over with a warning."""
+    files, wanted, decoded = image_set_frames(folder), 0, 0
+    for index, file in enumerate(files):
+        if select is not None and not select(index):
+            yield index, None
+            continue
+        wanted += 1
+        frame = cv2.imread(file)
+        if frame is None:
+            print(f"[WARNING] skipping frame {index} of {folder}: {os.path.basename(file)} does not decode", flush=True)
+            continue
+        decoded += 1
+        yield index, frame
+    if not files or (wanted and not decoded):
+        raise LivenessError(f"no frames could be read from {folder}")
 
 
 def check_readable(path):

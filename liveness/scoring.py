@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from liveness.dataset import class_folders
 from liveness.errors import LivenessError
-from liveness.media import is_video, list_media, read_frames
+from liveness.media import is_recording, list_media, read_frames
 from liveness.provenance import origins_of, recording_of, subject_of
 from liveness.recrop import recrop
 
@@ -90,12 +90,12 @@ def score_folder(folder, classifier, bona_fide, detector=None, detect=False, ski
         pending.clear()
 
     items = [(label, path) for label, class_folder in classes.items() for path in list_media(class_folder)]
-    rois = [path for _, path in items if not is_video(path)]
+    rois = [path for _, path in items if not is_recording(path)]
     origins = dict(zip(rois, origins_of(rois)))
     # ROIs taken as they are must be cut again when the model looks at a larger crop
     recropped = recrop(rois, classifier.cropper, classifier.size) if not classifier.cropper.is_tight and not detect and rois else {}
     for label, path in tqdm(items, desc=f"scoring {folder}", unit="file"):
-        if is_video(path):
+        if is_recording(path):
             if detector is None:
                 raise LivenessError("videos need the face detector")
             faces = _faces_of_video(path, label, detector, skip, classifier)

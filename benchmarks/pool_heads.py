@@ -1,0 +1,239 @@
+"""The pool protocol for the pretrained pair and small heads on its frozen embeddings, with the choice rule.
+
+    python benchmarks/pool_heads.py                      # every person of ../shared/data, every 3rd frame
+    python benchmarks/pool_heads.py --data NEW --every 1
+
+Every recording (videos and image sets) goes once through the pair's own detector (RetinaFace) and
+the pair; each kept frame leaves the pair's score, both networks' 128-d embeddings and their logits
+(cached in WORK/features.npz). Then each recipe below is scored leave-one-person-out (LOPO): each
+person by a head trained, and a threshold chosen, on the other persons only.
+
+The choice rule, fixed before any recipe was run: the recipe with the lowest pooled frame ACER under
+LOPO; ties go to the earlier recipe in RECIPES (the simpler). Its honest figure is nested LOPO: for
+each person, the rule is applied to the LOPO figures of the other persons alone (every head trained
+without both), and the chosen recipe's LOPO score is that person's. The rule's own choice on all
+persons is what to ship; the nested figure is what to quote for it.
+
+It prints a table (recipes x frame APCER per instrument, BPCER, ACER, AUC, worst person, recording
+errors; a recording is decided by its frames' mean score), the nested-LOPO row, and each step's time,
+and writes WORK/pool_heads.json.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+from cross_person import ATTACK_TYPES, DEFAULT_DATA, DEFAULT_EXCLUDE, attack_type, fmt, recordings  # noqa: E402
+
+from liveness.errors import LivenessError, exit_on_error  # noqa: E402
+from liveness.metrics import equal_error_rate, summarize  # noqa: E402
+
+BONA_FIDE = "real"
+# name: (features, C of the logistic regression, or None for the pair's own score; threshold rule)
+RECIPES = {
+    "pair@0.5": (None, None, "0.5"),
+    "pair@lopo-threshold": (None, None, "lopo"),
+    "head-logits-C1": ("logits", 1.0, "0.5"),
+    "head-logits-C0.01": ("logits", 0.01, "0.5"),
+    "head-embeddings-C0.1": ("embeddings", 0.1, "0.5"),
+    "head-embeddings-C0.01": ("embeddings", 0.01, "0.5"),
+    "head-embeddings-C0.001": ("embeddings", 0.001, "0.5"),
+}
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=DEFAULT_DATA, help="folder with videos/ and images/ (default: ../shared/data)")
+    ap.add_argument("--work", default=os.path.join(ROOT, "output", "pool_heads"))
+    ap.add_argument("--model", default=os.path.join(ROOT, "pretrained", "minifasnet.keras"))
+    ap.add_argument("--le", default=os.path.join(ROOT, "pretrained", "le.pickle"))
+    ap.add_argument("--every", type=int, default=3, help="score every N-th frame (as cross_person.py's --eval-skip)")
+    ap.add_argument("--exclude", default=DEFAULT_EXCLUDE, help="frames left out (CSV; 'none')")
+    ap.add_argument("--no-nested", action="store_true", help="skip the nested LOPO of the choice rule")
+    args = ap.parse_args()
+    if not os.path.isfile(args.model):
+        raise LivenessError(f"model not found: {args.model} (python -m liveness.pretrained)")
+    return args
+
+
+def embedding_networks(model):
+    """For each network of the pair: a Keras model giving its 128-d embedding (after BN) and its logits."""
+    import keras
+
+    nets = [model.get_layer("minifasnet_v2"), model.get_layer("minifasnet_v1se")]
+    return [keras.Model(net.inputs, [net.get_layer("bn").output, net.output]) for net in nets]
+
+
+def extract(args):
+    """{recording: arrays} of subject, label, frame, score, embeddings (256) and logits (6) for kept frames."""
+    from tqdm import tqdm
+
+    from liveness.classifier import roi_to_input
+    from liveness.detectors import create_detector
+    from liveness.exclusions import load_exclusions
+    from liveness.media import read_frames
+    from liveness.model_io import load_classifier, load_model
+    from liveness.provenance import recording_of, subject_of
+
+    classifier, _ = load_classifier(args.model, args.le)
+    networks = embedding_networks(load_model(args.model))
+    detector = create_detector("retinaface", None, None)
+    exclusions = load_exclusions(None if args.exclude.lower() == "none" else args.exclude)
+    people = recordings(args.data)
+    rows = {k: [] for k in ("subject", "recording", "label", "frame", "score", "embeddings", "logits", "box")}
+    column = classifier.classes.index(BONA_FIDE)
+    missed = 0
+    for person, sides in tqdm(sorted(people.items()), desc="persons", unit="person"):
+        for side, path in sides.items():
+            recording = recording_of(path)
+            kept = lambda i: (i + 1) % args.every == 0 and not exclusions.excludes(recording, i)  # noqa: E731
+            for index, frame in read_frames(path, select=kept):
+                if frame is None:
+                    continue
+                faces = detector.detect(frame)
+                if not faces:
+                    missed += 1
+                    continue
+                box = faces[0][0]
+                roi = classifier.crop(frame, box)
+                batch = roi_to_input(roi, classifier.size)[None] * 255.0
+                outputs = [net(batch[..., 3 * i:3 * i + 3], training=False) for i, net in enumerate(networks)]
+                rows["embeddings"].append(np.concatenate([o[0].numpy()[0] for o in outputs]))
+                rows["logits"].append(np.concatenate([o[1].numpy()[0] for o in outputs]))
+                rows["score"].append(float(classifier.predict([roi])[0][column]))
+                for key, value in (("subject", subject_of(recording)), ("recording", recording), ("label", side),
+                                   ("frame", index), ("box", list(box))):
+                    rows[key].append(value)
+    print(f"[INFO] {len(rows['score'])} faces from {sum(len(s) for s in people.values())} recordings of "
+          f"{len(people)} persons; {missed} kept frames without a face", flush=True)
+    return {k: np.array(v) for k, v in rows.items()}
+
+
+def head_scores(features, labels, train, test, c):
+    """Real-class probabilities on `test` of a balanced logistic regression fitted on `train`."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    head = make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=2000))
+    head.fit(features[train], labels[train] == BONA_FIDE)
+    return head.predict_proba(features[test])[:, 1]
+
+
+def lopo_decisions(data, recipe, persons):
+    """(scores, thresholds) over the rows of `persons`, each person scored and thresholded without them."""
+    kind, c, rule = RECIPES[recipe]
+    subjects, labels = data["subject"], data["label"]
+    scores, thresholds = np.zeros(len(labels)), np.zeros(len(labels))
+    for person in persons:
+        test = subjects == person
+        train = np.isin(subjects, persons) & ~test
+        if kind is None:
+            scores[test] = data["score"][test]
+        else:
+            scores[test] = head_scores(data[kind], labels, train, test, c)
+        if rule == "0.5":
+            thresholds[test] = 0.5
+        else:
+            _, t = equal_error_rate(data["score"][train], labels[train], BONA_FIDE)
+            thresholds[test] = min(float(t), 1.0)
+    rows = np.isin(subjects, persons)
+    return scores[rows], thresholds[rows], rows
+
+
+def figures(data, rows, scores, thresholds):
+    """Pooled frame figures, the worst person, recording-level errors: each face at its own threshold."""
+    labels, subjects, recordings_ = data["label"][rows], data["subject"][rows], data["recording"][rows]
+    shifted = scores - thresholds + 0.5  # score >= t exactly when shifted >= 0.5
+    types = np.array([BONA_FIDE if lab == BONA_FIDE else attack_type(s, ATTACK_TYPES) for s, lab in zip(subjects, labels)])
+    frame = summarize(shifted, types, BONA_FIDE, 0.5)
+    frame["auc"] = summarize(scores, types, BONA_FIDE, 0.5)["auc"]
+    persons = {}
+    for person in sorted(set(subjects)):
+        mine = subjects == person
+        s = summarize(shifted[mine], types[mine], BONA_FIDE, 0.5)
+        persons[person] = next(s[k] for k in ("acer", "apcer", "bpcer") if s[k] is not None)
+    worst = max(persons, key=persons.get)
+    wrong = sorted(r for r in set(recordings_)
+                   if (np.mean(shifted[recordings_ == r]) >= 0.5) != (labels[recordings_ == r][0] == BONA_FIDE))
+    return {"apcer": frame["apcer"], "apcer_per_type": frame["apcer_per_type"], "bpcer": frame["bpcer"],
+            "acer": frame["acer"], "auc": frame["auc"], "worst_person": [worst, persons[worst]], "persons": persons,
+            "recordings": len(set(recordings_)), "recordings_wrong": wrong}
+
+
+def pooled_acer(data, recipe, persons):
+    scores, thresholds, rows = lopo_decisions(data, recipe, persons)
+    return figures(data, rows, scores, thresholds)["acer"]
+
+
+def nested(data, persons):
+    """Each person decided by the recipe that the choice rule picks on the other persons alone."""
+    chosen, scores, thresholds = {}, np.zeros(len(data["label"])), np.zeros(len(data["label"]))
+    for person in persons:
+        others = [p for p in persons if p != person]
+        acers = {r: pooled_acer(data, r, others) for r in RECIPES}
+        chosen[person] = min(RECIPES, key=lambda r: (acers[r], list(RECIPES).index(r)))
+        s, t, rows = lopo_decisions(data, chosen[person], persons)
+        mine = data["subject"][rows] == person
+        index = np.flatnonzero(rows)[mine]
+        scores[index], thresholds[index] = s[mine], t[mine]
+        print(f"[INFO] nested: {person} decided by {chosen[person]}", flush=True)
+    rows = np.isin(data["subject"], persons)
+    return figures(data, rows, scores[rows], thresholds[rows]), chosen
+
+
+def row(name, f):
+    types = ", ".join(f"{k} {fmt(v)}" for k, v in f["apcer_per_type"].items())
+    wrong = f"{len(f['recordings_wrong'])}/{f['recordings']}" + (
+        f" ({', '.join(f['recordings_wrong'])})" if f["recordings_wrong"] else "")
+    return (f"| {name} | {fmt(f['apcer'])} ({types}) | {fmt(f['bpcer'])} | {fmt(f['acer'])} | {fmt(f['auc'])} | "
+            f"{f['worst_person'][0]} {fmt(f['worst_person'][1])} | {wrong} |")
+
+
+@exit_on_error
+def main():
+    args = parse_args()
+    os.makedirs(args.work, exist_ok=True)
+    timings, started = {}, time.perf_counter()
+    cache = os.path.join(args.work, f"features_every{args.every}.npz")
+    if os.path.isfile(cache):
+        data = dict(np.load(cache))
+        print(f"[INFO] features from {cache}", flush=True)
+    else:
+        data = extract(args)
+        np.savez(cache, **data)
+    timings["features"] = round(time.perf_counter() - started, 1)
+    persons = sorted(set(data["subject"]))
+    results = {}
+    print("| recipe (LOPO) | APCER (per instrument) | BPCER | ACER | AUC | worst person | recordings wrong |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name in RECIPES:
+        t = time.perf_counter()
+        scores, thresholds, rows = lopo_decisions(data, name, persons)
+        results[name] = figures(data, rows, scores, thresholds)
+        timings[name] = round(time.perf_counter() - t, 1)
+        print(row(name, results[name]), flush=True)
+    choice = min(RECIPES, key=lambda r: (results[r]["acer"], list(RECIPES).index(r)))
+    print(f"[INFO] the choice rule on all {len(persons)} persons picks {choice} "
+          f"(LOPO ACER {fmt(results[choice]['acer'])}); {len(RECIPES)} recipes tried")
+    out = {"recipes": results, "choice": choice, "persons": persons, "every": args.every, "timings": timings}
+    if not args.no_nested:
+        t = time.perf_counter()
+        out["nested"], out["nested_choices"] = nested(data, persons)
+        timings["nested LOPO"] = round(time.perf_counter() - t, 1)
+        print(row("the choice rule, nested LOPO", out["nested"]))
+    for step, seconds in timings.items():
+        print(f"[INFO] {step}: {seconds} s")
+    with open(os.path.join(args.work, "pool_heads.json"), "w") as f:
+        json.dump(out, f, indent=2, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v))
+
+
+if __name__ == "__main__":
+    main()

@@ -123,6 +123,7 @@ def recordings(data, only=None):
             if match.group(2) in people.get(match.group(1), {}):
                 raise LivenessError(f"two {match.group(2)} recordings of {match.group(1)} in {folder}")
             people.setdefault(match.group(1), {})[match.group(2)] = path
+    people = dict(sorted(people.items()))
     if only:
         missing = sorted(set(only) - set(people))
         if missing:

@@ -45,7 +45,12 @@ RECIPES = {
     "head-embeddings-C0.1": ("embeddings", 0.1, "0.5"),
     "head-embeddings-C0.01": ("embeddings", 0.01, "0.5"),
     "head-embeddings-C0.001": ("embeddings", 0.001, "0.5"),
+    # added after the rows above were seen (counted in the recipes tried): the second network, alone and fused
+    "second@0.5": ("second", None, "0.5"),
+    "fusion-pair-second": ("fusion", None, "0.5"),
 }
+SECOND = os.path.join(DEFAULT_DATA, "pretrained", "face-antispoof-onnx", "best_model.onnx")
+FUSION_WEIGHTS = np.linspace(0.0, 1.0, 11)
 
 
 def parse_args():
@@ -57,6 +62,8 @@ def parse_args():
     ap.add_argument("--every", type=int, default=3, help="score every N-th frame (as cross_person.py's --eval-skip)")
     ap.add_argument("--exclude", default=DEFAULT_EXCLUDE, help="frames left out (CSV; 'none')")
     ap.add_argument("--no-nested", action="store_true", help="skip the nested LOPO of the choice rule")
+    ap.add_argument("--second", default=SECOND,
+                    help="the second network (face-antispoof-onnx's best_model.onnx; default: ../shared/data's copy)")
     args = ap.parse_args()
     if not os.path.isfile(args.model):
         raise LivenessError(f"model not found: {args.model} (python -m liveness.pretrained)")
@@ -116,6 +123,63 @@ def extract(args):
     return {k: np.array(v) for k, v in rows.items()}
 
 
+def second_crop(frame, box, scale=1.5, size=128):
+    """The second network's input for a face: a square of `scale` x the box's longer side, reflected where it
+    leaves the frame, at size x size, RGB in [0, 1], channels first (its project's preprocessing)."""
+    import cv2
+
+    (start_x, start_y, end_x, end_y) = box
+    side = int(max(end_x - start_x, end_y - start_y) * scale)
+    x = int((start_x + end_x) / 2 - side / 2)
+    y = int((start_y + end_y) / 2 - side / 2)
+    height, width = frame.shape[:2]
+    inside = frame[max(0, y):min(height, y + side), max(0, x):min(width, x + side)]
+    square = cv2.copyMakeBorder(inside, max(0, -y), max(0, y + side - height), max(0, -x), max(0, x + side - width),
+                                cv2.BORDER_REFLECT_101)
+    square = cv2.resize(square, (size, size), interpolation=cv2.INTER_LANCZOS4 if size > side else cv2.INTER_AREA)
+    return cv2.cvtColor(square, cv2.COLOR_BGR2RGB).transpose(2, 0, 1).astype("float32") / 255.0
+
+
+def add_second(data, args):
+    """The second network's logit difference (real - spoof) for every face, on the pair's own boxes."""
+    import onnxruntime
+
+    from liveness.media import read_frames
+    from liveness.provenance import recording_of
+
+    session = onnxruntime.InferenceSession(args.second, providers=["CPUExecutionProvider"])
+    paths = {recording_of(path): path for sides in recordings(args.data).values() for path in sides.values()}
+    logits = np.zeros(len(data["score"]), "float32")
+    for recording in sorted(set(data["recording"])):
+        rows = np.flatnonzero(data["recording"] == recording)
+        by_frame = {int(data["frame"][i]): i for i in rows}
+        for index, frame in read_frames(paths[recording], select=lambda i: i in by_frame):
+            if frame is not None:
+                out = session.run(None, {session.get_inputs()[0].name: second_crop(frame, data["box"][by_frame[index]])[None]})
+                logits[by_frame[index]] = out[0][0][0] - out[0][0][1]
+    data["second"] = logits
+
+
+def logit(p):
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def fused(data, w):
+    return 1.0 / (1.0 + np.exp(-((1 - w) * logit(data["score"]) + w * data["second"])))
+
+
+def fusion_weight(data, train):
+    """The weight of the second network whose fused scores have the lowest pooled ACER on `train` at 0.5."""
+    labels = data["label"][train]
+
+    def acer(w):
+        s = summarize(fused(data, w)[train], labels, BONA_FIDE, 0.5)
+        return s["acer"]
+
+    return min(FUSION_WEIGHTS, key=lambda w: (acer(w), w))
+
+
 def head_scores(features, labels, train, test, c):
     """Real-class probabilities on `test` of a balanced logistic regression fitted on `train`."""
     from sklearn.linear_model import LogisticRegression
@@ -137,6 +201,10 @@ def lopo_decisions(data, recipe, persons):
         train = np.isin(subjects, persons) & ~test
         if kind is None:
             scores[test] = data["score"][test]
+        elif kind == "second":
+            scores[test] = 1.0 / (1.0 + np.exp(-data["second"][test]))
+        elif kind == "fusion":
+            scores[test] = fused(data, fusion_weight(data, train))[test]
         else:
             scores[test] = head_scores(data[kind], labels, train, test, c)
         if rule == "0.5":
@@ -210,6 +278,11 @@ def main():
         data = extract(args)
         np.savez(cache, **data)
     timings["features"] = round(time.perf_counter() - started, 1)
+    if "second" not in data:
+        t = time.perf_counter()
+        add_second(data, args)
+        np.savez(cache, **data)
+        timings["second network"] = round(time.perf_counter() - t, 1)
     persons = sorted(set(data["subject"]))
     results = {}
     print("| recipe (LOPO) | APCER (per instrument) | BPCER | ACER | AUC | worst person | recordings wrong |")
@@ -223,7 +296,9 @@ def main():
     choice = min(RECIPES, key=lambda r: (results[r]["acer"], list(RECIPES).index(r)))
     print(f"[INFO] the choice rule on all {len(persons)} persons picks {choice} "
           f"(LOPO ACER {fmt(results[choice]['acer'])}); {len(RECIPES)} recipes tried")
-    out = {"recipes": results, "choice": choice, "persons": persons, "every": args.every, "timings": timings}
+    weight = float(fusion_weight(data, np.ones(len(data["score"]), bool)))
+    print(f"[INFO] fusion-pair-second's weight of the second network, chosen on all persons: {weight:.1f}")
+    out = {"recipes": results, "choice": choice, "fusion_weight": weight, "persons": persons, "every": args.every, "timings": timings}
     if not args.no_nested:
         t = time.perf_counter()
         out["nested"], out["nested_choices"] = nested(data, persons)

@@ -113,7 +113,9 @@ class Crop:
 
 
 def preview(roi):
-    """A stacked ROI as one BGR picture, its crops side by side (a plain ROI as it is)."""
+    """A stacked ROI as one BGR picture, its crops side by side (a plain ROI as it is; a fusion's, its first)."""
+    if isinstance(roi, tuple):
+        roi = roi[0]
     if roi.ndim == 3 and roi.shape[2] > 3:
         return np.hstack([roi[:, :, i:i + 3] for i in range(0, roi.shape[2], 3)])
     return roi

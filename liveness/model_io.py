@@ -20,6 +20,11 @@ from liveness.metadata import read_metadata, resolve_threshold
 def prepare_runtime(model_path, verbose=False):
     """What --model `model_path` runs on, said in words: its current LiteRT export (nothing more to import),
     else TensorFlow, imported here, quietly unless `verbose`."""
+    from liveness.fusion import is_fusion, read_fusion
+
+    if is_fusion(model_path):
+        first = prepare_runtime(read_fusion(model_path)[0], verbose)
+        return f"{first}; the second network on ONNX Runtime"
     export = current_export(model_path)
     if export:
         return f"LiteRT ({export}), no TensorFlow"
@@ -99,7 +104,10 @@ def load_classifier(model_path, le_path, bona_fide="real", threshold=None):
     """
     from liveness.classifier import LivenessClassifier
     from liveness.crops import Crop
+    from liveness.fusion import is_fusion, load_fusion
 
+    if is_fusion(model_path):
+        return load_fusion(model_path, le_path, bona_fide, threshold)
     model, encoder = load_model_and_labels(model_path, le_path)
     threshold, source = resolve_threshold(model_path, threshold)
     crop = Crop.from_metadata(read_metadata(model_path))

@@ -13,7 +13,13 @@ fake = its classes 0 and 2. The same project's RetinaFace face detector, whose
 boxes the pair was trained on, comes too (checked the same way, into
 face_detector/retinaface/), and the model's metadata names it, so every
 command finds faces for the pair the way the pair learned them.
+
+The second network, face-antispoof-onnx (Apache License 2.0, trained on CelebA-Spoof),
+comes too, checked the same way, and pretrained/minifasnet_fused.fusion fuses the
+two on logits (liveness.fusion) at the weight that leave-one-person-out chose on
+../shared/data (benchmarks/pool_heads.py): the recommended model.
 """
+
 import argparse
 import os
 import shutil
@@ -22,6 +28,7 @@ import tempfile
 import urllib.error
 import urllib.request
 
+from liveness import second_network
 from liveness.atomic import atomic_path
 from liveness.detectors import retinaface
 from liveness.digests import file_sha256
@@ -37,6 +44,9 @@ NETWORKS = (
     ("4_0_0_80x80_MiniFASNetV1SE.pth", "v1se", "84ee1d37d96894d5e82de5a57df044ef80a58be2b218b5ed7cdfd875ec2f5990"),
 )
 DEFAULT_DIR = "pretrained"
+# the second network's weight in the fusion: chosen by LOPO over the 20 persons of ../shared/data
+# (benchmarks/pool_heads.py, recipe fusion-pair-second; nested-LOPO ACER 0.0501 against the pair's 0.0742)
+FUSION_WEIGHT = 0.3
 
 
 def parse_args(argv=None):
@@ -48,6 +58,9 @@ def parse_args(argv=None):
     ap.add_argument("-l", "--le", default=os.path.join(DEFAULT_DIR, "le.pickle"),
                     help="where to write its label encoder (default: pretrained/le.pickle)")
     ap.add_argument("--cache", default=DEFAULT_DIR, help="where downloaded .pth files are kept (default: pretrained/)")
+    ap.add_argument("--fusion", default=None,
+                    help="where to write the fusion with the second network (default: minifasnet_fused.fusion beside "
+                         "--model; its ONNX network goes beside it)")
     ap.add_argument("-d", "--detector", default=None,
                     help="where the RetinaFace face detector's two files go (default: face_detector/retinaface/)")
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the download server")
@@ -66,9 +79,10 @@ def verified(path, expected):
 
 
 def offline_hint():
-    names = ", ".join([RAW + name for name, _, _ in NETWORKS] + [retinaface.RAW + name for name, _ in retinaface.FILES])
-    return (f"download {names} by hand (from {HOME}, resources/anti_spoof_models/ and resources/detection_model/) "
-            "into one folder, "
+    names = ", ".join([RAW + name for name, _, _ in NETWORKS] + [retinaface.RAW + name for name, _ in retinaface.FILES]
+                      + [second_network.URL + second_network.NAME])
+    return (f"download {names} by hand (from {HOME}, resources/anti_spoof_models/ and resources/detection_model/, "
+            f"and {second_network.HOME}) into one folder, "
             "then run: python -m liveness.pretrained --from FOLDER")
 
 
@@ -118,6 +132,35 @@ def install_retinaface(args):
     return target
 
 
+def install_second(args, folder):
+    """The second network's ONNX file, verified, in `folder` (beside the fusion); returns its path."""
+    name, digest = second_network.NAME, second_network.SHA256
+    if args.source is None:
+        return download(name, digest, folder, args.timeout, base=second_network.URL)
+    # ../shared/data/pretrained keeps it in a folder of its own
+    inside = os.path.join(args.source, "face-antispoof-onnx")
+    source = local_copy(name, digest, inside if os.path.isfile(os.path.join(inside, name)) else args.source)
+    destination = os.path.join(folder, name)
+    if os.path.abspath(source) != os.path.abspath(destination):
+        os.makedirs(folder, exist_ok=True)
+        with atomic_path(destination) as tmp:
+            shutil.copyfile(source, tmp)
+    return destination
+
+
+def save_fusion(fusion_path, model_path, second_path):
+    """The fusion file and its metadata: the pair's detector, and where the weight came from."""
+    from liveness.fusion import write_fusion
+    from liveness.metadata import update_metadata
+
+    write_fusion(fusion_path, model_path, second_path, FUSION_WEIGHT)
+    update_metadata(fusion_path, replace=True, arch="fusion", classes=["fake", "real"], detector="retinaface",
+                    second_weight=FUSION_WEIGHT, license=LICENSE,
+                    second_network={"origin": f"{second_network.HOME} (models/best/98.20)", "license": second_network.LICENSE,
+                                    "sha256": second_network.SHA256},
+                    chosen_by="leave-one-person-out over the 20 persons of ../shared/data (benchmarks/pool_heads.py)")
+
+
 def build_pair(paths):
     """The Keras pair from the two verified .pth files, in NETWORKS order."""
     from liveness.torch_state import load_state_dict
@@ -163,8 +206,10 @@ def main(argv=None):
     else:
         paths = [download(name, digest, args.cache, args.timeout) for name, _, digest in NETWORKS]
     detector_folder = install_retinaface(args)
-    print(f"[INFO] SHA-256 verified: {', '.join(os.path.basename(p) for p in paths)}, and the RetinaFace "
-          f"face detector in {detector_folder}")
+    fusion = args.fusion or os.path.join(os.path.dirname(args.model), "minifasnet_fused.fusion")
+    second = install_second(args, os.path.dirname(os.path.abspath(fusion)))
+    print(f"[INFO] SHA-256 verified: {', '.join(os.path.basename(p) for p in paths)}, the RetinaFace "
+          f"face detector in {detector_folder}, and the second network {second}")
     print("[INFO] converting the PyTorch weights (no PyTorch, no pickled code run)...")
     import_tensorflow(args.verbose)
     model = build_pair(paths)
@@ -174,9 +219,11 @@ def main(argv=None):
 
         print("[INFO] exporting for serving without TensorFlow (LiteRT)...")
         print(f"[INFO] wrote {export(args.model, model=model)}")
+    save_fusion(fusion, args.model, second)
     print(f"[INFO] wrote {args.model} ({model.count_params():,} weights), {args.model}.json and {args.le}")
+    print(f"[INFO] wrote {fusion}: the pair fused with the second network at weight {FUSION_WEIGHT} (recommended)")
     print(f"[INFO] MiniFASNetV2 (crop x2.7) + MiniFASNetV1SE (crop x4.0), Minivision, {LICENSE}; "
-          f"try: python liveness_demo.py --model {args.model} --le {args.le}")
+          f"try: python liveness_demo.py --model {fusion} --le {args.le}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,109 @@
+"""A fusion of a liveness model with the second pretrained network, on logits: what nested LOPO chose.
+
+A `.fusion` file is JSON naming its two members beside it and the second network's weight:
+
+    {"model": "minifasnet.keras", "second": "best_model.onnx", "second_weight": 0.3}
+
+A face's fused logit is (1 - w) x logit(the model's real probability) + w x the second network's
+real-minus-spoof logit; its real score is that logit's sigmoid, decided against the threshold like
+any model's. Every command that takes --model takes a `.fusion`; its metadata (<name>.fusion.json)
+names the detector and any calibrated threshold, as for other models.
+"""
+import json
+import os
+
+import numpy as np
+
+from liveness import second_network
+from liveness.atomic import write_bytes
+from liveness.classifier import LivenessClassifier
+from liveness.errors import LivenessError
+
+EXTENSION = ".fusion"
+
+
+def is_fusion(model_path):
+    return str(model_path).lower().endswith(EXTENSION)
+
+
+def read_fusion(path):
+    """(model path, second network path, weight) from a .fusion file, the members' paths made absolute."""
+    try:
+        with open(path) as f:
+            spec = json.load(f)
+        folder = os.path.dirname(os.path.abspath(path))
+        model, second = (os.path.join(folder, spec[k]) for k in ("model", "second"))
+        weight = float(spec["second_weight"])
+    except FileNotFoundError:
+        raise LivenessError(f"model not found: {path}") from None
+    except (OSError, ValueError, KeyError, TypeError):
+        raise LivenessError(f"{path} is not a fusion file (JSON with model, second and second_weight)") from None
+    if not 0.0 <= weight <= 1.0:
+        raise LivenessError(f"{path}: second_weight must be in [0, 1], got {weight}")
+    return model, second, weight
+
+
+def write_fusion(path, model, second, weight):
+    """A .fusion file naming `model` and `second` relative to it, written atomically."""
+    folder = os.path.dirname(os.path.abspath(path))
+    spec = {"model": os.path.relpath(os.path.abspath(model), folder),
+            "second": os.path.relpath(os.path.abspath(second), folder), "second_weight": float(weight)}
+    write_bytes(path, (json.dumps(spec, indent=2) + "\n").encode())
+
+
+def logit(p):
+    p = np.clip(np.asarray(p, "float64"), 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
+class FusionCrop:
+    """The crops both members see of one face: the first model's own and the second network's."""
+
+    def __init__(self, first):
+        self.first, self.rule, self.channels = first, first.rule, first.channels
+        self.is_tight = False
+
+    def __call__(self, frame, box, size):
+        return self.first(frame, box, size), second_network.crop(frame, box)
+
+    def metadata(self):
+        return self.first.metadata()
+
+    def __str__(self):
+        return f"{self.first} + the second network's x{second_network.SCALE:g} square"
+
+
+class FusedClassifier(LivenessClassifier):
+    """The first model's classifier and the second network, fused on logits with the second's `weight`."""
+
+    def __init__(self, first, second, weight, threshold):
+        if len(first.classes) != 2 or first.bona_fide not in first.classes:
+            raise LivenessError(f"a fusion needs a model of two classes, one of them '{first.bona_fide}'")
+        self.first, self.second, self.weight = first, second, weight
+        self.model, self.classes, self.bona_fide, self.threshold = first.model, first.classes, first.bona_fide, threshold
+        self.cropper, self.size = FusionCrop(first.cropper), first.size
+
+    def predict(self, rois):
+        """(N, 2) probabilities; a plain ROI image (no frame to crop from) is taken whole by both members."""
+        bona = self.classes.index(self.bona_fide)
+        if len(rois) == 0:
+            return np.zeros((0, 2), "float32")
+        pairs = [(r, second_network.crop(r, (0, 0, r.shape[1], r.shape[0]))) if isinstance(r, np.ndarray) else r
+                 for r in rois]
+        first = self.first.predict([p[0] for p in pairs])[:, bona]
+        fused = (1 - self.weight) * logit(first) + self.weight * self.second([p[1] for p in pairs])
+        real = 1.0 / (1.0 + np.exp(-fused))
+        out = np.empty((len(rois), 2), "float32")
+        out[:, bona], out[:, 1 - bona] = real, 1.0 - real
+        return out
+
+
+def load_fusion(path, le_path, bona_fide="real", threshold=None):
+    """(FusedClassifier, where its threshold came from) for a .fusion file."""
+    from liveness.metadata import resolve_threshold
+    from liveness.model_io import load_classifier
+
+    model, second, weight = read_fusion(path)
+    first, _ = load_classifier(model, le_path, bona_fide, 0.5)
+    threshold, source = resolve_threshold(path, threshold)
+    return FusedClassifier(first, second_network.SecondNetwork(second), weight, threshold), source

@@ -1,0 +1,124 @@
+"""The recommended fusion: a model and the second network blended on logits, taken by every command as --model."""
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from conftest import CLIP_SIZE, assert_one_line_error, run_script
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(tmp_path_factory):
+    """A stand-in for the second network with its interface: (N, 3, 128, 128) in, [real, spoof] logits out.
+
+    Its real-minus-spoof logit is 6 x (mean red - mean blue) of the crop: a real ONNX file that ONNX Runtime runs.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = numpy_helper.from_array(np.array([[3.0, -3.0], [0.0, 0.0], [-3.0, 3.0]], "float32"), "weights")
+    axes = numpy_helper.from_array(np.array([2, 3], "int64"), "axes")
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["input", "axes"], ["means"], keepdims=0),
+         helper.make_node("MatMul", ["means", "weights"], ["output"])], "tiny",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch_size", 3, 128, 128])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch_size", 2])], [weights, axes])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    path = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def make_fusion(folder, trained, onnx_path, weight, detector="ssd"):
+    from liveness.fusion import write_fusion
+    from liveness.metadata import update_metadata
+
+    path = str(folder / "fused.fusion")
+    write_fusion(path, trained["model"], onnx_path, weight)
+    update_metadata(path, replace=True, detector=detector)
+    return path
+
+
+def test_a_fusion_scores_the_logit_blend_of_its_members(trained, tiny_onnx, face_frame, tmp_path):
+    from liveness import second_network
+    from liveness.model_io import load_classifier
+
+    box = (100, 60, 200, 180)
+    first, _ = load_classifier(trained["model"], trained["le"])
+    real = first.classes.index("real")
+    p = float(first.predict([first.crop(face_frame, box)])[0][real])
+    second = float(second_network.SecondNetwork(tiny_onnx)([second_network.crop(face_frame, box)])[0])
+    for weight in (0.0, 0.4, 1.0):
+        fused, source = load_classifier(make_fusion(tmp_path, trained, tiny_onnx, weight), trained["le"])
+        got = fused.predict([fused.crop(face_frame, box)])[0]
+        z = (1 - weight) * np.log(p / (1 - p)) + weight * second
+        assert got[real] == pytest.approx(1 / (1 + np.exp(-z)), abs=1e-5)
+        assert got.sum() == pytest.approx(1.0, abs=1e-6) and source == "default"
+    assert fused.label(got)[0] in fused.classes
+
+
+def test_the_second_network_sees_a_reflected_square_in_rgb_order():
+    from liveness.second_network import crop
+
+    frame = np.zeros((240, 320, 3), "uint8")
+    frame[..., 0] = 200  # blue in OpenCV's BGR
+    frame[:, :10] = (0, 0, 255)  # a red strip on the left edge
+    square = crop(frame, (0, 100, 40, 140))  # at the left edge: the square leaves the frame
+    assert square.shape == (3, 128, 128) and square.dtype == np.float32
+    assert np.allclose(square[2, :, 64:], 200 / 255, atol=0.02) and np.allclose(square[0, :, 64:], 0, atol=0.02)
+    # 10 pixels left of the frame, mirrored (reflect-101): the red strip twice over (columns 9..1, then 0..9),
+    # and the blue column beyond it at the very edge; nothing black
+    assert square[0, :, 5:38].mean() > 0.95 and square[2, :, 0].mean() > 0.7 and (square.sum(axis=0) > 0.5).all()
+
+
+def test_evaluate_takes_a_fusion_and_its_detector(trained, tiny_onnx, clips, tmp_path):
+    fusion = make_fusion(tmp_path, trained, tiny_onnx, 0.3)
+    dataset = tmp_path / "set"
+    for label in ("real", "fake"):
+        (dataset / label).mkdir(parents=True)
+        (dataset / label / f"subjQ_{label}.mp4").symlink_to(clips[label])
+    result = run_script("evaluate_liveness.py", "-m", fusion, "-l", trained["le"], "--dataset", dataset,
+                        "-o", tmp_path / "eval")
+    assert result.returncode == 0, result.stderr
+    assert "ssd (named by the model" in result.stdout and "ONNX Runtime" in result.stdout
+    with open(tmp_path / "eval" / "scores.csv", newline="") as f:
+        scores = [float(r["score"]) for r in csv.DictReader(f)]
+    assert len(scores) == 2 * 8 and all(0 < s < 1 for s in scores)
+
+
+def test_the_demo_runs_a_fusion_on_a_video(trained, tiny_onnx, clips, tmp_path):
+    fusion = make_fusion(tmp_path, trained, tiny_onnx, 0.5)
+    out = tmp_path / "out.avi"
+    result = run_script("liveness_demo.py", "-m", fusion, "-l", trained["le"], "-i", clips["real"], "-o", out,
+                        "--no-display")
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_size > 0
+
+
+@pytest.mark.parametrize("spec,words", [({"model": "m.keras", "second": "s.onnx", "second_weight": 2}, ["second_weight"]),
+                                        ({"model": "m.keras"}, ["not a fusion file"]),
+                                        ("{not json", ["not a fusion file"])])
+def test_a_broken_fusion_file_is_a_one_line_error(trained, tmp_path, spec, words):
+    path = tmp_path / "broken.fusion"
+    path.write_text(spec if isinstance(spec, str) else json.dumps(spec))
+    assert_one_line_error(run_script("evaluate_liveness.py", "-m", path, "-l", trained["le"], "--dataset", tmp_path,
+                                     "-o", tmp_path / "eval", "--detector-type", "ssd"), *words)
+
+
+def test_a_fusion_whose_second_network_is_missing_is_a_one_line_error(trained, tmp_path):
+    from liveness.fusion import write_fusion
+
+    path = tmp_path / "fused.fusion"
+    write_fusion(str(path), trained["model"], tmp_path / "absent.onnx", 0.3)
+    image = tmp_path / "set" / "real"
+    image.mkdir(parents=True)
+    import cv2
+
+    from liveness.sample import real_frames
+
+    cv2.imwrite(str(image / "subjQ_real.png"), next(real_frames(1, CLIP_SIZE)))
+    assert_one_line_error(run_script("evaluate_liveness.py", "-m", path, "-l", trained["le"], "--dataset",
+                                     tmp_path / "set", "-o", tmp_path / "eval", "--detector-type", "ssd"),
+                          "ONNX network", "absent.onnx")

@@ -6,6 +6,10 @@ layers in a tf.data pipeline instead of ImageDataGenerator), Adam at 1e-4
 with the original's time decay, batch size 8, 50 epochs.
 
     python train_liveness.py --dataset dataset --model liveness.keras --le le.pickle --plot plot.png
+    python train_liveness.py --recipe fused --dataset dataset --model fused.fusion --le le.pickle
+
+--recipe fused trains no network: it scores the dataset with the pretrained pair and the second
+network and keeps the weight of the second that decides it best (the recommended fusion's rule).
 """
 import argparse
 import datetime
@@ -81,6 +85,8 @@ def parse_args():
     ap.add_argument("--pull", type=float, default=0.0, metavar="STRENGTH",
                     help="with --init: add STRENGTH x the squared distance of the weights from the pretrained ones "
                          "to the loss (L2-SP), so fine-tuning keeps what the network knew")
+    ap.add_argument("--second", metavar="ONNX", default=None,
+                    help="with --recipe fused: the second network (default: pretrained/best_model.onnx)")
     ap.add_argument("--no-export", action="store_true",
                     help="skip the LiteRT export beside the model (<model stem>.tflite, served without TensorFlow)")
     add_verbose_argument(ap)
@@ -99,6 +105,13 @@ def parse_args():
         raise LivenessError("--synthetic-replay must be in [0, 1]")
     if args.init is not None and (args.arch != "livenessnet" or args.standardize != "none" or args.ensemble != 1):
         raise LivenessError("--init fine-tunes the given model as it is: --arch, --standardize and --ensemble don't apply")
+    if args.recipe == "fused":
+        from liveness.fusion import EXTENSION, is_fusion
+
+        if not is_fusion(args.model):
+            raise LivenessError(f"--recipe fused writes a fusion: name --model NAME{EXTENSION}, not {args.model}")
+        if not os.path.isfile(args.second or ""):
+            raise LivenessError(f"--second network not found: {args.second} (make it with: python -m liveness.pretrained)")
     if args.report is None:
         args.report = os.path.splitext(args.model)[0] + ".report.txt"
     for path, flag in ((args.model, "--model"), (args.le, "--le"), (args.plot, "--plot"), (args.report, "--report")):
@@ -318,9 +331,70 @@ def save_plot(history, path):
     plt.close(fig)
 
 
+def train_fusion(args):
+    """--recipe fused: both pretrained networks score the dataset once; the second's weight is the one whose
+    fused scores have the lowest ACER on it; the .fusion file names the two and that weight."""
+    from liveness import second_network
+    from liveness.digests import file_sha256
+    from liveness.fusion import FusedClassifier, choose_weight, write_fusion
+    from liveness.labels import load_label_encoder, save_label_encoder
+    from liveness.model_io import load_classifier, prepare_runtime
+    from liveness.scoring import score_folder
+
+    pair_le = os.path.join(os.path.dirname(os.path.abspath(args.init)), "le.pickle")
+    print(f"[INFO] the pair {args.init} runs on {prepare_runtime(args.init, args.verbose)}")
+    first, _ = load_classifier(args.init, pair_le)
+    classifier = FusedClassifier(first, second_network.SecondNetwork(args.second), 0.0, 0.5)
+    classifier.members = []
+    print(f"[INFO] scoring {args.dataset} with both networks (crops {classifier.cropper})...")
+    rows, counts = score_folder(args.dataset, classifier, first.bona_fide)
+    first_p, second_logits = (np.concatenate(part) for part in zip(*classifier.members))
+    is_bona_fide = np.array([r.label == first.bona_fide for r in rows])
+    weight, table = choose_weight(first_p, second_logits, is_bona_fide)
+    report = "weight | APCER | BPCER | ACER\n" + "\n".join(
+        f"{w:.1f} | {a:.4f} | {b:.4f} | {c:.4f}{'  <- chosen' if w == weight else ''}" for w, (a, b, c) in table.items())
+    print(f"[INFO] {len(rows)} faces ({int(is_bona_fide.sum())} live), {counts['skipped']} skipped; the second "
+          f"network's weight {weight:.1f} decides them best:\n{report}")
+    write_fusion(args.model, args.init, args.second, weight)
+    update_metadata(args.model, replace=True, trained_at=datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                    recipe="fused", arch="fusion", classes=first.classes, dataset=os.path.abspath(args.dataset),
+                    second_weight=weight, acer_by_weight={str(w): v[2] for w, v in table.items()},
+                    init=os.path.abspath(args.init), second=os.path.abspath(args.second),
+                    second_sha256=file_sha256(args.second),
+                    detector=detector_of([r.file for r in rows]) or read_metadata(args.init).get("detector") or "ssd")
+    save_label_encoder(load_label_encoder(pair_le), args.le)
+    write_bytes(args.report, f"dataset: {args.dataset}\nfaces: {len(rows)}\n\n{report}\n".encode())
+    save_weight_plot(table, weight, args.plot)
+    print(f"[INFO] wrote {args.model}, {args.le}, {args.report}, {args.plot}")
+
+
+def save_weight_plot(table, chosen, path):
+    """APCER, BPCER and ACER on the dataset against the second network's weight."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    weights = list(table)
+    plt.style.use("ggplot")
+    fig = plt.figure()
+    for i, name in enumerate(("APCER", "BPCER", "ACER")):
+        plt.plot(weights, [table[w][i] for w in weights], marker="o", label=name)
+    plt.axvline(chosen, color="gray", linestyle="--", label=f"chosen: {chosen:.1f}")
+    plt.title("Fusion: error rates against the second network's weight")
+    plt.xlabel("weight of the second network")
+    plt.ylabel("error rate")
+    plt.legend(loc="upper center")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
 @exit_on_error
 def main():
     args = parse_args()
+    if args.recipe == "fused":
+        return train_fusion(args)
     import_tensorflow(args.verbose)
     import keras
     from sklearn.metrics import classification_report

@@ -33,6 +33,7 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 from cross_person import ATTACK_TYPES, DEFAULT_DATA, DEFAULT_EXCLUDE, attack_type, fmt, recordings  # noqa: E402
 
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
+from liveness.fusion import choose_weight, fused_scores  # noqa: E402
 from liveness.metrics import equal_error_rate, summarize  # noqa: E402
 
 BONA_FIDE = "real"
@@ -50,7 +51,6 @@ RECIPES = {
     "fusion-pair-second": ("fusion", None, "0.5"),
 }
 SECOND = os.path.join(DEFAULT_DATA, "pretrained", "face-antispoof-onnx", "best_model.onnx")
-FUSION_WEIGHTS = np.linspace(0.0, 1.0, 11)
 
 
 def parse_args():
@@ -160,24 +160,14 @@ def add_second(data, args):
     data["second"] = logits
 
 
-def logit(p):
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
 def fused(data, w):
-    return 1.0 / (1.0 + np.exp(-((1 - w) * logit(data["score"]) + w * data["second"])))
+    return fused_scores(data["score"], data["second"], w)
 
 
 def fusion_weight(data, train):
-    """The weight of the second network whose fused scores have the lowest pooled ACER on `train` at 0.5."""
-    labels = data["label"][train]
-
-    def acer(w):
-        s = summarize(fused(data, w)[train], labels, BONA_FIDE, 0.5)
-        return s["acer"]
-
-    return min(FUSION_WEIGHTS, key=lambda w: (acer(w), w))
+    """The weight of the second network whose fused scores have the lowest pooled ACER on `train` at 0.5
+    (liveness.fusion.choose_weight: the rule train_liveness.py --recipe fused applies to a dataset)."""
+    return choose_weight(data["score"][train], data["second"][train], data["label"][train] == BONA_FIDE)[0]
 
 
 def head_scores(features, labels, train, test, c):

@@ -2,7 +2,11 @@
 
 A `.fusion` file is JSON naming its two members beside it and the second network's weight:
 
-    {"model": "minifasnet.keras", "second": "best_model.onnx", "second_weight": 0.3}
+    {"model": "minifasnet.keras", "second": "best_model.onnx", "second_weight": 0.3,
+     "model_sha256": "...", "second_sha256": "..."}
+
+The members' SHA-256 pin them: a member replaced after the fusion was made is refused, so the
+fusion file's own SHA-256 (the service's model identity) stands for the whole.
 
 A face's fused logit is (1 - w) x logit(the model's real probability) + w x the second network's
 real-minus-spoof logit; its real score is that logit's sigmoid, decided against the threshold like
@@ -16,6 +20,7 @@ import numpy as np
 
 from liveness import second_network
 from liveness.atomic import write_bytes
+from liveness.digests import file_sha256
 from liveness.classifier import LivenessClassifier
 from liveness.errors import LivenessError
 
@@ -34,12 +39,16 @@ def read_fusion(path):
         folder = os.path.dirname(os.path.abspath(path))
         model, second = (os.path.join(folder, spec[k]) for k in ("model", "second"))
         weight = float(spec["second_weight"])
+        pinned = {model: spec.get("model_sha256"), second: spec.get("second_sha256")}
     except FileNotFoundError:
         raise LivenessError(f"model not found: {path}") from None
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise LivenessError(f"{path} is not a fusion file (JSON with model, second and second_weight)") from None
     if not 0.0 <= weight <= 1.0:
         raise LivenessError(f"{path}: second_weight must be in [0, 1], got {weight}")
+    for member, digest in pinned.items():
+        if digest and os.path.isfile(member) and file_sha256(member) != digest:
+            raise LivenessError(f"{member} changed since {path} was made (SHA-256 differs): make the fusion again")
     return model, second, weight
 
 
@@ -48,12 +57,35 @@ def write_fusion(path, model, second, weight):
     folder = os.path.dirname(os.path.abspath(path))
     spec = {"model": os.path.relpath(os.path.abspath(model), folder),
             "second": os.path.relpath(os.path.abspath(second), folder), "second_weight": float(weight)}
+    spec.update({f"{k}_sha256": file_sha256(p) for k, p in (("model", model), ("second", second)) if os.path.isfile(p)})
     write_bytes(path, (json.dumps(spec, indent=2) + "\n").encode())
 
 
 def logit(p):
     p = np.clip(np.asarray(p, "float64"), 1e-7, 1 - 1e-7)
     return np.log(p / (1 - p))
+
+
+WEIGHTS = np.round(np.linspace(0.0, 1.0, 11), 2)  # the second network's weights a fusion is chosen among
+
+
+def fused_scores(first, second, weight):
+    """Real scores from the first model's real probabilities and the second network's logits."""
+    return 1.0 / (1.0 + np.exp(-((1 - weight) * logit(first) + weight * np.asarray(second, "float64"))))
+
+
+def choose_weight(first, second, is_bona_fide):
+    """(weight, {weight: (APCER, BPCER, ACER)}): the weight whose fused scores have the lowest ACER at 0.5,
+    the smaller weight on a tie (the rule benchmarks/pool_heads.py chose the shipped fusion by)."""
+    is_bona_fide = np.asarray(is_bona_fide, bool)
+    if is_bona_fide.all() or not is_bona_fide.any():
+        raise LivenessError("choosing a fusion weight needs live faces and attacks")
+    table = {}
+    for w in WEIGHTS:
+        accepted = fused_scores(first, second, w) >= 0.5
+        apcer, bpcer = float(accepted[~is_bona_fide].mean()), float((~accepted[is_bona_fide]).mean())
+        table[float(w)] = (apcer, bpcer, (apcer + bpcer) / 2)
+    return min(table, key=lambda w: (table[w][2], w)), table
 
 
 class FusionCrop:
@@ -82,6 +114,7 @@ class FusedClassifier(LivenessClassifier):
         self.first, self.second, self.weight = first, second, weight
         self.model, self.classes, self.bona_fide, self.threshold = first.model, first.classes, first.bona_fide, threshold
         self.cropper, self.size = FusionCrop(first.cropper), first.size
+        self.members = None  # a list: every batch's (first probabilities, second logits) is kept in it
 
     def predict(self, rois):
         """(N, 2) probabilities; a plain ROI image (no frame to crop from) is taken whole by both members."""
@@ -91,8 +124,10 @@ class FusedClassifier(LivenessClassifier):
         pairs = [(r, second_network.crop(r, (0, 0, r.shape[1], r.shape[0]))) if isinstance(r, np.ndarray) else r
                  for r in rois]
         first = self.first.predict([p[0] for p in pairs])[:, bona]
-        fused = (1 - self.weight) * logit(first) + self.weight * self.second([p[1] for p in pairs])
-        real = 1.0 / (1.0 + np.exp(-fused))
+        second = self.second([p[1] for p in pairs])
+        if self.members is not None:
+            self.members.append((first, second))
+        real = fused_scores(first, second, self.weight)
         out = np.empty((len(rois), 2), "float32")
         out[:, bona], out[:, 1 - bona] = real, 1.0 - real
         return out

@@ -122,3 +122,45 @@ def test_a_fusion_whose_second_network_is_missing_is_a_one_line_error(trained, t
     assert_one_line_error(run_script("evaluate_liveness.py", "-m", path, "-l", trained["le"], "--dataset",
                                      tmp_path / "set", "-o", tmp_path / "eval", "--detector-type", "ssd"),
                           "ONNX network", "absent.onnx")
+
+
+def test_a_member_replaced_after_the_fusion_was_made_is_refused(trained, tiny_onnx, tmp_path):
+    import shutil
+
+    from liveness.fusion import read_fusion, write_fusion
+
+    second = tmp_path / "second.onnx"
+    shutil.copy(tiny_onnx, second)
+    path = str(tmp_path / "fused.fusion")
+    write_fusion(path, trained["model"], second, 0.3)
+    assert read_fusion(path)[2] == 0.3
+    second.write_bytes(second.read_bytes() + b"\0")
+    with pytest.raises(Exception, match="changed since"):
+        read_fusion(path)
+
+
+def test_train_liveness_fused_keeps_the_weight_that_decides_the_dataset_best(trained, tiny_onnx, gathered, tmp_path):
+    from liveness.metadata import read_metadata
+
+    out, le = tmp_path / "mine.fusion", tmp_path / "le.pickle"
+    result = run_script("train_liveness.py", "--recipe", "fused", "-d", gathered, "-m", out, "-l", le,
+                        "-p", tmp_path / "plot.png", "--init", trained["model"], "--second", tiny_onnx)
+    assert result.returncode == 0, result.stderr
+    metadata = read_metadata(str(out))
+    acer = metadata["acer_by_weight"]
+    best = min(acer.values())
+    assert metadata["second_weight"] == min(float(w) for w, a in acer.items() if a == best)  # the smaller on a tie
+    assert metadata["recipe"] == "fused" and metadata["detector"] == "ssd"
+    assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"
+    # the fusion written decides the dataset, through evaluation, with the ACER it was chosen for
+    evaluated = run_script("evaluate_liveness.py", "-m", out, "-l", le, "--dataset", gathered, "-o", tmp_path / "eval",
+                           "--threshold", 0.5)
+    assert evaluated.returncode == 0, evaluated.stderr
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["acer"] == pytest.approx(acer[str(metadata["second_weight"])], abs=1e-9)
+
+
+def test_the_fused_recipe_writes_only_a_fusion(trained, tiny_onnx, gathered, tmp_path):
+    assert_one_line_error(run_script("train_liveness.py", "--recipe", "fused", "-d", gathered, "-m",
+                                     tmp_path / "m.keras", "-l", tmp_path / "le.pickle", "--init", trained["model"],
+                                     "--second", tiny_onnx), ".fusion")

@@ -117,12 +117,13 @@ class FusedClassifier(LivenessClassifier):
         self.members = None  # a list: every batch's (first probabilities, second logits) is kept in it
 
     def predict(self, rois):
-        """(N, 2) probabilities; a plain ROI image (no frame to crop from) is taken whole by both members."""
+        """(N, 2) probabilities; a plain ROI image (no frame to crop from) is taken whole by both members
+        (the second sees the first crop of a stacked one)."""
         bona = self.classes.index(self.bona_fide)
         if len(rois) == 0:
             return np.zeros((0, 2), "float32")
-        pairs = [(r, second_network.crop(r, (0, 0, r.shape[1], r.shape[0]))) if isinstance(r, np.ndarray) else r
-                 for r in rois]
+        pairs = [(r, second_network.crop(r[..., :3], (0, 0, r.shape[1], r.shape[0]))) if isinstance(r, np.ndarray)
+                 else r for r in rois]
         first = self.first.predict([p[0] for p in pairs])[:, bona]
         second = self.second([p[1] for p in pairs])
         if self.members is not None:

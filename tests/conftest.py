@@ -113,3 +113,26 @@ def eval_set(clips, roi_dataset, tmp_path_factory):
         for path in sorted((roi_dataset / label).iterdir())[:4]:
             shutil.copy(path, folder / label / f"subjR_{path.name}")
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tmp_path_factory):
+    """A stand-in for the second network with its interface: (N, 3, 128, 128) in, [real, spoof] logits out.
+
+    Its real-minus-spoof logit is 6 x (mean red - mean blue) of the crop: a real ONNX file that ONNX Runtime runs.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = numpy_helper.from_array(np.array([[3.0, -3.0], [0.0, 0.0], [-3.0, 3.0]], "float32"), "weights")
+    axes = numpy_helper.from_array(np.array([2, 3], "int64"), "axes")
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["input", "axes"], ["means"], keepdims=0),
+         helper.make_node("MatMul", ["means", "weights"], ["output"])], "tiny",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch_size", 3, 128, 128])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch_size", 2])], [weights, axes])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    path = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
+    onnx.save(model, str(path))
+    return str(path)

@@ -49,7 +49,7 @@ def metric_values(url, **headers):
 
 
 def wait_for_tokens(seconds=1.1):
-    time.sleep(seconds)  # the 2/s bucket refills
+    time.sleep(seconds)  # the 2/s window empties
 
 
 def test_no_key_or_a_wrong_key_gets_401_and_a_right_key_gets_200(guarded, image):
@@ -74,13 +74,13 @@ def test_the_rate_limit_answers_429_with_retry_after_then_lets_the_key_in_again(
     wait_for_tokens(1.5)
     import concurrent.futures
 
-    with concurrent.futures.ThreadPoolExecutor(5) as pool:  # at once: a bucket of 2 cannot refill in between
+    with concurrent.futures.ThreadPoolExecutor(5) as pool:  # at once: a window of 2 cannot empty in between
         answers = list(pool.map(lambda _: post(guarded["url"], image, authorization=f"Bearer {KEY}"), range(5)))
     refused = [a for a in answers if a.status_code == 429]
     assert refused and all(a.status_code in (200, 429) for a in answers)
     wait = int(refused[0].headers["retry-after"])
     assert wait >= 1
-    assert post(guarded["url"], image, **{"x-api-key": OTHER_KEY}).status_code == 200  # a bucket per key
+    assert post(guarded["url"], image, **{"x-api-key": OTHER_KEY}).status_code == 200  # a window per key
     time.sleep(wait)
     assert post(guarded["url"], image, authorization=f"Bearer {KEY}").status_code == 200
 

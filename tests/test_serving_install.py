@@ -54,3 +54,23 @@ def test_the_serving_install_has_no_tensorflow_and_scores_with_an_export(trained
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.mark.skipif(not SERVE_PYTHON, reason="LIVENESS_SERVE_PYTHON names no serving-install interpreter")
+def test_the_serving_install_runs_a_fusion_with_no_tensorflow(trained, tiny_onnx, clips, tmp_path):
+    import sys
+
+    from liveness.fusion import write_fusion
+
+    model = tmp_path / "liveness.keras"
+    shutil.copy(trained["model"], model)
+    exported = subprocess.run([sys.executable, "-m", "liveness.export", model], cwd=ROOT, capture_output=True, text=True)
+    assert exported.returncode == 0, exported.stderr
+    fusion = tmp_path / "fused.fusion"
+    write_fusion(str(fusion), model, tiny_onnx, 0.3)
+    demo = subprocess.run([SERVE_PYTHON, os.path.join(ROOT, "liveness_demo.py"), "-m", fusion, "-l", trained["le"],
+                           "-i", clips["real"], "--no-display", "-o", tmp_path / "out.avi", "--detector-type", "ssd"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "ONNX Runtime" in demo.stdout and "no TensorFlow" in demo.stdout
+    assert (tmp_path / "out.avi").stat().st_size > 0

@@ -142,7 +142,7 @@ def find_rois(path, detector, skip, counts, on_frame=None, slot=0, slots=1, excl
 
 def store(path, rois, output, manifest):
     """Save one recording's ROIs and their manifest rows, in frame order; returns how many."""
-    source = os.path.splitext(os.path.basename(path))[0]
+    source = recording_of(path) if os.path.isdir(path) else os.path.splitext(os.path.basename(path))[0]
     saved = 0
     for index, box, confidence, png in rois:
         roi_path = save_roi(png, output, source, index)

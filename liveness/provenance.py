@@ -13,6 +13,8 @@ _FRAME_SUFFIX = re.compile(r"_\d{6}(_\d+)?$")
 
 def recording_of(filename):
     """The recording a file belongs to: a video's own name, a gathered ROI's name without _<frame>."""
+    if os.path.isdir(filename):  # an image set: the folder's whole name, dots included
+        return os.path.basename(os.path.normpath(filename))
     stem = os.path.splitext(os.path.basename(filename))[0]
     return _FRAME_SUFFIX.sub("", stem)
 

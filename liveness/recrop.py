@@ -1,7 +1,7 @@
 """Face crops at another scale, cut again from the frames the ROIs came from.
 
 gather_examples.py saves the tight face box (as the original) and, in
-manifest.csv, the source video, frame and box of every ROI: enough to cut a
+manifest.csv, the source recording (a video or an image set), frame and box of every ROI: enough to cut a
 larger context crop later (--crop-scale) without gathering again.
 """
 import os
@@ -12,7 +12,7 @@ from liveness.provenance import Manifests
 
 
 def source_frames(paths):
-    """Yield (ROI path, its source frame, its box) for each path, each source video decoded once."""
+    """Yield (ROI path, its source frame, its box) for each path, each source recording decoded once."""
     manifests, wanted = Manifests(), {}
     for path in paths:
         row = manifests.row(path)
@@ -21,8 +21,8 @@ def source_frames(paths):
                                 "synthetic replay needs the gather manifest to find its source frame")
         source, frame = row["source"], int(row["frame"])
         box = tuple(int(row[k]) for k in ("startX", "startY", "endX", "endY"))
-        if not os.path.isfile(source):
-            raise LivenessError(f"source video {source} of {path} is missing")
+        if not os.path.exists(source):  # a video file, or an image set's folder
+            raise LivenessError(f"source recording {source} of {path} is missing")
         wanted.setdefault(source, {}).setdefault(frame, []).append((path, box))
     found = set()
     for source, frames in wanted.items():

@@ -82,3 +82,17 @@ def test_the_cross_person_protocol_takes_image_sets_and_decides_each_recording(i
     assert out["test"]["video"]["wrong"] == wrong
     assert out["test"]["video"]["count"] == 3
     assert f"{len(wrong)}/3" in result.stdout
+
+
+def test_rois_gathered_from_an_image_set_are_cut_again_from_its_frames(image_sets, tmp_path):
+    from liveness.crops import Crop
+    from liveness.recrop import recrop
+
+    result = run_script("gather_examples.py", "-i", image_sets["fake"], "-o", tmp_path / "rois", "-s", 3)
+    assert result.returncode == 0, result.stderr
+    rois = sorted(str(p) for p in (tmp_path / "rois").glob("*.png"))
+    crops = recrop(rois, Crop((2.0,)), (64, 64))  # a context crop, as --crop-scale 2 trains on
+    assert sorted(crops) == rois
+    for path in rois:
+        tight = cv2.imread(path)
+        assert crops[path].shape[0] > tight.shape[0] and crops[path].shape[1] > tight.shape[1]

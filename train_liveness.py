@@ -335,7 +335,6 @@ def train_fusion(args):
     """--recipe fused: both pretrained networks score the dataset once; the second's weight is the one whose
     fused scores have the lowest ACER on it; the .fusion file names the two and that weight."""
     from liveness import second_network
-    from liveness.digests import file_sha256
     from liveness.fusion import FusedClassifier, choose_weight, write_fusion
     from liveness.labels import load_label_encoder, save_label_encoder
     from liveness.model_io import load_classifier, prepare_runtime
@@ -359,8 +358,7 @@ def train_fusion(args):
     update_metadata(args.model, replace=True, trained_at=datetime.datetime.now(datetime.timezone.utc).isoformat(),
                     recipe="fused", arch="fusion", classes=first.classes, dataset=os.path.abspath(args.dataset),
                     second_weight=weight, acer_by_weight={str(w): v[2] for w, v in table.items()},
-                    init=os.path.abspath(args.init), second=os.path.abspath(args.second),
-                    second_sha256=file_sha256(args.second),
+                    init=os.path.abspath(args.init), second=os.path.abspath(args.second),  # pinned in the .fusion
                     detector=detector_of([r.file for r in rows]) or read_metadata(args.init).get("detector") or "ssd")
     save_label_encoder(load_label_encoder(pair_le), args.le)
     write_bytes(args.report, f"dataset: {args.dataset}\nfaces: {len(rows)}\n\n{report}\n".encode())

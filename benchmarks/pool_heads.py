@@ -31,10 +31,11 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 from cross_person import ATTACK_TYPES, DEFAULT_DATA, DEFAULT_EXCLUDE, attack_type, fmt, recordings  # noqa: E402
+from cross_person import figures as person_figures  # noqa: E402
 
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
 from liveness.fusion import choose_weight, fused_scores  # noqa: E402
-from liveness.metrics import equal_error_rate, summarize  # noqa: E402
+from liveness.metrics import equal_error_rate  # noqa: E402
 
 BONA_FIDE = "real"
 # name: (features, C of the logistic regression, or None for the pair's own score; threshold rule)
@@ -123,31 +124,13 @@ def extract(args):
     return {k: np.array(v) for k, v in rows.items()}
 
 
-def second_crop(frame, box, scale=1.5, size=128):
-    """The second network's input for a face: a square of `scale` x the box's longer side, reflected where it
-    leaves the frame, at size x size, RGB in [0, 1], channels first (its project's preprocessing)."""
-    import cv2
-
-    (start_x, start_y, end_x, end_y) = box
-    side = int(max(end_x - start_x, end_y - start_y) * scale)
-    x = int((start_x + end_x) / 2 - side / 2)
-    y = int((start_y + end_y) / 2 - side / 2)
-    height, width = frame.shape[:2]
-    inside = frame[max(0, y):min(height, y + side), max(0, x):min(width, x + side)]
-    square = cv2.copyMakeBorder(inside, max(0, -y), max(0, y + side - height), max(0, -x), max(0, x + side - width),
-                                cv2.BORDER_REFLECT_101)
-    square = cv2.resize(square, (size, size), interpolation=cv2.INTER_LANCZOS4 if size > side else cv2.INTER_AREA)
-    return cv2.cvtColor(square, cv2.COLOR_BGR2RGB).transpose(2, 0, 1).astype("float32") / 255.0
-
-
 def add_second(data, args):
     """The second network's logit difference (real - spoof) for every face, on the pair's own boxes."""
-    import onnxruntime
-
+    from liveness import second_network
     from liveness.media import read_frames
     from liveness.provenance import recording_of
 
-    session = onnxruntime.InferenceSession(args.second, providers=["CPUExecutionProvider"])
+    network = second_network.SecondNetwork(args.second)
     paths = {recording_of(path): path for sides in recordings(args.data).values() for path in sides.values()}
     logits = np.zeros(len(data["score"]), "float32")
     for recording in sorted(set(data["recording"])):
@@ -155,8 +138,7 @@ def add_second(data, args):
         by_frame = {int(data["frame"][i]): i for i in rows}
         for index, frame in read_frames(paths[recording], select=lambda i: i in by_frame):
             if frame is not None:
-                out = session.run(None, {session.get_inputs()[0].name: second_crop(frame, data["box"][by_frame[index]])[None]})
-                logits[by_frame[index]] = out[0][0][0] - out[0][0][1]
+                logits[by_frame[index]] = network([second_network.crop(frame, data["box"][by_frame[index]])])[0]
     data["second"] = logits
 
 
@@ -207,28 +189,18 @@ def lopo_decisions(data, recipe, persons):
 
 
 def figures(data, rows, scores, thresholds):
-    """Pooled frame figures, the worst person, recording-level errors: each face at its own threshold."""
-    labels, subjects, recordings_ = data["label"][rows], data["subject"][rows], data["recording"][rows]
-    shifted = scores - thresholds + 0.5  # score >= t exactly when shifted >= 0.5
-    types = np.array([BONA_FIDE if lab == BONA_FIDE else attack_type(s, ATTACK_TYPES) for s, lab in zip(subjects, labels)])
-    frame = summarize(shifted, types, BONA_FIDE, 0.5)
-    frame["auc"] = summarize(scores, types, BONA_FIDE, 0.5)["auc"]
-    persons = {}
-    for person in sorted(set(subjects)):
-        mine = subjects == person
-        s = summarize(shifted[mine], types[mine], BONA_FIDE, 0.5)
-        persons[person] = next(s[k] for k in ("acer", "apcer", "bpcer") if s[k] is not None)
-    worst = max(persons, key=persons.get)
-    wrong = sorted(r for r in set(recordings_)
-                   if (np.mean(shifted[recordings_ == r]) >= 0.5) != (labels[recordings_ == r][0] == BONA_FIDE))
-    return {"apcer": frame["apcer"], "apcer_per_type": frame["apcer_per_type"], "bpcer": frame["bpcer"],
-            "acer": frame["acer"], "auc": frame["auc"], "worst_person": [worst, persons[worst]], "persons": persons,
-            "recordings": len(set(recordings_)), "recordings_wrong": wrong}
+    """cross_person.py's figures (pooled frame and recording level, per person, the worst) for these scores,
+    each person at their own threshold."""
+    subjects = data["subject"][rows]
+    faces = [{"recording": r, "subject": p, "score": float(v),
+              "label": BONA_FIDE if lab == BONA_FIDE else attack_type(p, ATTACK_TYPES)}
+             for r, p, lab, v in zip(data["recording"][rows], subjects, data["label"][rows], scores)]
+    return person_figures(faces, {p: float(t) for p, t in zip(subjects, thresholds)})
 
 
 def pooled_acer(data, recipe, persons):
     scores, thresholds, rows = lopo_decisions(data, recipe, persons)
-    return figures(data, rows, scores, thresholds)["acer"]
+    return figures(data, rows, scores, thresholds)["frame"]["acer"]
 
 
 def nested(data, persons):
@@ -247,12 +219,12 @@ def nested(data, persons):
     return figures(data, rows, scores[rows], thresholds[rows]), chosen
 
 
-def row(name, f):
-    types = ", ".join(f"{k} {fmt(v)}" for k, v in f["apcer_per_type"].items())
-    wrong = f"{len(f['recordings_wrong'])}/{f['recordings']}" + (
-        f" ({', '.join(f['recordings_wrong'])})" if f["recordings_wrong"] else "")
+def row(name, result):
+    f, v, worst = result["frame"], result["video"], result["worst_person"]
+    types = ", ".join(f"{k} {fmt(x)}" for k, x in f["apcer_per_type"].items())
+    wrong = f"{len(v['wrong'])}/{v['count']}" + (f" ({', '.join(v['wrong'])})" if v["wrong"] else "")
     return (f"| {name} | {fmt(f['apcer'])} ({types}) | {fmt(f['bpcer'])} | {fmt(f['acer'])} | {fmt(f['auc'])} | "
-            f"{f['worst_person'][0]} {fmt(f['worst_person'][1])} | {wrong} |")
+            f"{worst['person']} {fmt(worst['error'])} | {wrong} |")
 
 
 @exit_on_error
@@ -283,9 +255,9 @@ def main():
         results[name] = figures(data, rows, scores, thresholds)
         timings[name] = round(time.perf_counter() - t, 1)
         print(row(name, results[name]), flush=True)
-    choice = min(RECIPES, key=lambda r: (results[r]["acer"], list(RECIPES).index(r)))
+    choice = min(RECIPES, key=lambda r: (results[r]["frame"]["acer"], list(RECIPES).index(r)))
     print(f"[INFO] the choice rule on all {len(persons)} persons picks {choice} "
-          f"(LOPO ACER {fmt(results[choice]['acer'])}); {len(RECIPES)} recipes tried")
+          f"(LOPO ACER {fmt(results[choice]['frame']['acer'])}); {len(RECIPES)} recipes tried")
     weight = float(fusion_weight(data, np.ones(len(data["score"]), bool)))
     print(f"[INFO] fusion-pair-second's weight of the second network, chosen on all persons: {weight:.1f}")
     out = {"recipes": results, "choice": choice, "fusion_weight": weight, "persons": persons, "every": args.every, "timings": timings}

@@ -20,7 +20,7 @@ import numpy as np
 
 from liveness import second_network
 from liveness.atomic import write_bytes
-from liveness.digests import file_sha256
+from liveness.digests import current_sha256, file_sha256
 from liveness.classifier import LivenessClassifier
 from liveness.errors import LivenessError
 
@@ -47,7 +47,7 @@ def read_fusion(path):
     if not 0.0 <= weight <= 1.0:
         raise LivenessError(f"{path}: second_weight must be in [0, 1], got {weight}")
     for member, digest in pinned.items():
-        if digest and os.path.isfile(member) and file_sha256(member) != digest:
+        if digest and os.path.isfile(member) and current_sha256(member) != digest:
             raise LivenessError(f"{member} changed since {path} was made (SHA-256 differs): make the fusion again")
     return model, second, weight
 

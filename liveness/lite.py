@@ -10,13 +10,12 @@ Why LiteRT and not ONNX Runtime: both gave the Keras model's probabilities (larg
 and 1.2e-7 on the pair), but LiteRT loaded the pair in 15 ms against 290 ms and held 75 MB against
 184 MB, and its converter is TensorFlow's own, where tf2onnx is one more dependency (docs/runtime.md).
 """
-import functools
 import os
 import threading
 
 import numpy as np
 
-from liveness.digests import file_sha256
+from liveness.digests import current_sha256
 from liveness.errors import LivenessError, one_line
 from liveness.metadata import read_metadata
 
@@ -42,14 +41,7 @@ def current_export(model_path):
     if candidate == model_path or not os.path.isfile(candidate) or not os.path.isfile(model_path):
         return None
     recorded = read_metadata(candidate).get("exported_from", {}).get("sha256")
-    stat = os.stat(model_path)
-    return candidate if recorded == _digest(os.path.abspath(model_path), stat.st_size, stat.st_mtime_ns) else None
-
-
-@functools.lru_cache(maxsize=16)
-def _digest(path, size, mtime_ns):
-    """A model file's SHA-256, read once per version of the file (a command asks at start-up, then on loading)."""
-    return file_sha256(path)
+    return candidate if recorded == current_sha256(model_path) else None
 
 
 def uses_tensorflow(model_path):

@@ -70,7 +70,7 @@ class Publisher:
     COLUMNS = ["time", "file", "faces", "scores", "decision", "model_sha256", "key"]
 
     def __init__(self, folder, max_bytes, state=MEMORY):
-        self.folder, self.max_bytes = folder, max_bytes
+        self.folder = folder
         os.makedirs(folder, exist_ok=True)
         self.remove_stale(folder)
         used = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(folder) for f in files

@@ -11,7 +11,7 @@ import threading
 import urllib.parse
 import uuid
 
-from liveness.errors import LivenessError
+from liveness.errors import LivenessError, one_line
 
 MEMORY = "memory://"
 SHARED_SCHEMES = ("redis", "rediss", "unix")
@@ -60,13 +60,8 @@ def check_reachable(url):
     try:
         redis_client(url, timeout=2.0).ping()
     except (redis.RedisError, OSError) as error:
-        raise LivenessError(f"the state store {safe_url(url)} is unreachable ({one_reason(error)}): "
+        raise LivenessError(f"the state store {safe_url(url)} is unreachable ({one_line(error)}): "
                             f"start Redis there, or fix --state") from None
-
-
-def one_reason(error):
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
 
 
 class Outage:
@@ -79,7 +74,7 @@ class Outage:
         with self.lock:
             if not self.lost:
                 self.lost = True
-                print(f"[WARNING] the state store {self.url} is unreachable ({one_reason(error)}): what it counts "
+                print(f"[WARNING] the state store {self.url} is unreachable ({one_line(error)}): what it counts "
                       f"is refused (503) until it is back", flush=True)
 
     def answered(self):
@@ -143,7 +138,7 @@ class PublishQuota:
             try:
                 self.client.set(self.key, used_on_disk)
             except self.errors as error:
-                raise LivenessError(f"the state store {safe_url(url)} is unreachable ({one_reason(error)})") from None
+                raise LivenessError(f"the state store {safe_url(url)} is unreachable ({one_line(error)})") from None
 
     @classmethod
     def folder_id(cls, folder):

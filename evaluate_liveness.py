@@ -19,16 +19,16 @@ import sys
 import cv2
 import numpy as np
 
-from liveness.atomic import check_writable_folder, write_bytes
-from liveness.crops import preview
-from liveness.detectors import add_detector_arguments, detector_for
+from liveness.common.atomic import check_writable_folder, write_bytes
+from liveness.data.exclusions import add_exclude_argument, load_exclusions
 from liveness.errors import LivenessError, exit_on_error
-from liveness.exclusions import add_exclude_argument, load_exclusions
-from liveness.media import is_recording
-from liveness.metadata import check_threshold, resolve_threshold, update_metadata
-from liveness.metrics import NOT_SURE, REAL, bpcer_at_apcer, decide, equal_error_rate, summarize
+from liveness.evaluation.metrics import NOT_SURE, REAL, bpcer_at_apcer, decide, equal_error_rate, summarize
+from liveness.evaluation.report import render, worst_failures
+from liveness.faces.crops import preview
+from liveness.faces.detectors import add_detector_arguments
+from liveness.faces.media import is_recording
+from liveness.models.metadata import check_threshold, detector_for, resolve_threshold, update_metadata
 from liveness.quiet import add_verbose_argument
-from liveness.report import render, worst_failures
 
 
 def parse_args():
@@ -233,10 +233,10 @@ def main():
     args = parse_args()
     exclusions = load_exclusions(args.exclude)
     print("[INFO] loading liveness model...")
-    from liveness.model_io import load_classifier, prepare_runtime
+    from liveness.models.model_io import load_classifier, prepare_runtime
 
     print(f"[INFO] runtime: {prepare_runtime(args.model, args.verbose)}")
-    from liveness.scoring import score_folder
+    from liveness.evaluation.scoring import score_folder
 
     classifier, _ = load_classifier(args.model, args.le, args.bona_fide)  # its threshold is resolved below
     detector = detector_for(args, args.model)

@@ -20,12 +20,13 @@ import os
 import cv2
 from tqdm import tqdm
 
-from liveness.atomic import check_writable_folder
-from liveness.detectors import add_detector_arguments, create_detector, resolve_detector_type
+from liveness.common.atomic import check_writable_folder
+from liveness.common.provenance import recording_of
+from liveness.data.exclusions import Exclusions, add_exclude_argument, load_exclusions
 from liveness.errors import LivenessError, exit_on_error
-from liveness.exclusions import Exclusions, add_exclude_argument, load_exclusions
-from liveness.media import check_readable, expand_inputs, frame_count, is_image, prefetch, read_frames
-from liveness.provenance import recording_of
+from liveness.faces.detectors import add_detector_arguments, create_detector
+from liveness.faces.media import check_readable, expand_inputs, frame_count, is_image, prefetch, read_frames
+from liveness.models.metadata import resolve_detector_type
 
 
 def parse_args():

@@ -13,7 +13,7 @@ In front of clients: --api-keys FILE (every /v1 request needs a key), --rate-lim
 --max-pending N (503 past N requests being scored), --max-uploads and --body-timeout (408 for a body
 that does not arrive in time: a slow client holds no scoring slot). Every answer carries X-Request-ID, and every
 request leaves one JSON line in the access log on standard output. Images are scored in --scorers
-processes of their own (liveness.scorers), so that answering a flood never slows the scoring.
+processes of their own (liveness.service.scorers), so that answering a flood never slows the scoring.
 """
 import argparse
 import asyncio
@@ -34,16 +34,23 @@ from starlette.datastructures import MutableHeaders, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect
 
-from liveness.api_keys import ApiKeys, key_from_headers
-from liveness.detectors import add_detector_arguments, resolve_detector_type
 from liveness.errors import ApiError, LivenessError, exit_on_error
-from liveness.metadata import check_threshold
+from liveness.faces.detectors import add_detector_arguments
+from liveness.models.metadata import check_threshold, resolve_detector_type
 from liveness.quiet import add_verbose_argument
-from liveness.ratelimit import PendingLimit, RateLimit, parse_rate
-from liveness.scorers import FORMATS, yield_to_scorers
-from liveness.service import LivenessService, Settings
-from liveness.shared_state import MEMORY, SharedState, StateUnavailable, check_reachable, check_state_url, safe_url
-from liveness.telemetry import MULTIPROCESS_ENV, AccessLog, Metrics, request_id
+from liveness.service.api_keys import ApiKeys, key_from_headers
+from liveness.service.core import LivenessService, Settings
+from liveness.service.ratelimit import PendingLimit, RateLimit, parse_rate
+from liveness.service.scorers import FORMATS, yield_to_scorers
+from liveness.service.shared_state import (
+    MEMORY,
+    SharedState,
+    StateUnavailable,
+    check_reachable,
+    check_state_url,
+    safe_url,
+)
+from liveness.service.telemetry import MULTIPROCESS_ENV, AccessLog, Metrics, request_id
 
 SETTINGS_ENV = "LIVENESS_API_SETTINGS"
 

@@ -12,7 +12,7 @@ import os
 import httpx
 
 from liveness.errors import LivenessError, exit_on_error
-from liveness.media import list_images
+from liveness.faces.media import list_images
 
 
 def parse_args():

@@ -14,10 +14,11 @@ import cv2
 import imutils
 from tqdm import tqdm
 
-from liveness.atomic import atomic_path, check_writable
-from liveness.detectors import add_detector_arguments, detector_for
+from liveness.common.atomic import atomic_path, check_writable
 from liveness.errors import LivenessError, exit_on_error
-from liveness.media import frame_count, open_video, prefetch
+from liveness.faces.detectors import add_detector_arguments
+from liveness.faces.media import frame_count, open_video, prefetch
+from liveness.models.metadata import detector_for
 from liveness.pipeline import StreamScorer
 from liveness.quiet import add_verbose_argument
 
@@ -146,7 +147,7 @@ def main():
     print("[INFO] loading face detector...")
     detector = detector_for(args, args.model)
     print("[INFO] loading liveness detector...")
-    from liveness.model_io import load_classifier, prepare_runtime
+    from liveness.models.model_io import load_classifier, prepare_runtime
 
     print(f"[INFO] runtime: {prepare_runtime(args.model, args.verbose)}")
 

@@ -138,7 +138,7 @@ class MiniFASNet:
 
 
 def set_torch_weights(model, state):
-    """Copy a PyTorch state dict ({name: array}, from liveness.torch_state) into a MiniFASNet, strictly.
+    """Copy a PyTorch state dict ({name: array}, from liveness.models.torch_state) into a MiniFASNet, strictly.
 
     Every weight of the model must be in the state dict with the right shape,
     and every tensor of the state dict must be used (BatchNorm's
@@ -186,7 +186,7 @@ def pair(v2, v1se, name="minifasnet_pair"):
     import keras
     from keras import layers
     
-    from liveness.layers import ChannelSlice
+    from liveness.models.layers import ChannelSlice
 
     height, width = v2.input_shape[1:3]
     inputs = keras.Input(shape=(height, width, 6), name="crops")

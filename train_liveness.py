@@ -18,13 +18,13 @@ import sys
 
 import numpy as np
 
-from liveness.atomic import atomic_path, check_writable, write_bytes
-from liveness.crops import RULES, Crop
+from liveness.common.atomic import atomic_path, check_writable, write_bytes
+from liveness.common.provenance import detector_of, recordings_of, subject_of
 from liveness.errors import LivenessError, exit_on_error
-from liveness.metadata import read_metadata, update_metadata
-from liveness.provenance import detector_of, recordings_of, subject_of
+from liveness.faces.crops import RULES, Crop
+from liveness.models.metadata import read_metadata, update_metadata
+from liveness.models.recipes import RECIPES, apply_recipe, explicit_destinations
 from liveness.quiet import add_verbose_argument, import_tensorflow
-from liveness.recipes import RECIPES, apply_recipe, explicit_destinations
 from livenessnet import ARCHS, STANDARDIZE
 
 # TensorFlow, Keras, scikit-learn and matplotlib are imported where they are used, after the
@@ -106,7 +106,7 @@ def parse_args():
     if args.init is not None and (args.arch != "livenessnet" or args.standardize != "none" or args.ensemble != 1):
         raise LivenessError("--init fine-tunes the given model as it is: --arch, --standardize and --ensemble don't apply")
     if args.recipe == "fused":
-        from liveness.fusion import EXTENSION, is_fusion
+        from liveness.models.fusion import EXTENSION, is_fusion
 
         if not is_fusion(args.model):
             raise LivenessError(f"--recipe fused writes a fusion: name --model NAME{EXTENSION}, not {args.model}")
@@ -200,7 +200,7 @@ def fit(model, trainX, trainY, testX, testY, batch_size, epochs, seed, verbose, 
 
 def starting_point(args):
     """(crop, input size, the model to fine-tune or None): from --init's model and metadata, else from the flags."""
-    from liveness.model_io import load_model
+    from liveness.models.model_io import load_model
 
     if args.init is None:
         return Crop((args.crop_scale,), args.crop_rule), (args.size, args.size), None
@@ -264,8 +264,8 @@ def add_synthetic_replays(trainX, trainY, train_paths, le, crop, size, args):
     """Training data with simulated replays of live training images added as --attack-class."""
     import keras
 
-    from liveness.detectors import create_detector
-    from liveness.synthetic import synthetic_replays
+    from liveness.data.synthetic import synthetic_replays
+    from liveness.faces.detectors import create_detector
 
     if "real" not in le.classes_ or args.attack_class not in le.classes_:
         raise LivenessError(f"--synthetic-replay needs a 'real' class and the --attack-class '{args.attack_class}'")
@@ -279,7 +279,7 @@ def add_synthetic_replays(trainX, trainY, train_paths, le, crop, size, args):
 
 def split(labels, paths, args):
     """(train indices, test indices, description) by --split and --group-by."""
-    from liveness.splits import group_split, random_split
+    from liveness.data.splits import group_split, random_split
 
     if args.split == "random":
         train, test = random_split(labels, args.seed)
@@ -294,8 +294,9 @@ def split(labels, paths, args):
 
 
 def export_quietly(model_path, model):
-    """The LiteRT export beside the model (liveness.export), or why there is none: a failed export costs no model."""
-    from liveness.export import export
+    """The LiteRT export beside the model (liveness.models.export), or why there is none: a failed export costs
+    no model."""
+    from liveness.models.export import export
 
     try:
         return export(model_path, model=model)
@@ -334,11 +335,11 @@ def save_plot(history, path):
 def train_fusion(args):
     """--recipe fused: both pretrained networks score the dataset once; the second's weight is the one whose
     fused scores have the lowest ACER on it; the .fusion file names the two and that weight."""
-    from liveness import second_network
-    from liveness.fusion import FusedClassifier, choose_weight, write_fusion
-    from liveness.labels import load_label_encoder, save_label_encoder
-    from liveness.model_io import load_classifier, prepare_runtime
-    from liveness.scoring import score_folder
+    from liveness.evaluation.scoring import score_folder
+    from liveness.models import second_network
+    from liveness.models.fusion import FusedClassifier, choose_weight, write_fusion
+    from liveness.models.labels import load_label_encoder, save_label_encoder
+    from liveness.models.model_io import load_classifier, prepare_runtime
 
     pair_le = os.path.join(os.path.dirname(os.path.abspath(args.init)), "le.pickle")
     print(f"[INFO] the pair {args.init} runs on {prepare_runtime(args.init, args.verbose)}")
@@ -398,9 +399,9 @@ def main():
     from sklearn.metrics import classification_report
     from sklearn.preprocessing import LabelEncoder
 
-    from liveness.dataset import load_rois
-    from liveness.labels import save_label_encoder
-    from liveness.model_io import save_model
+    from liveness.data.dataset import load_rois
+    from liveness.models.labels import save_label_encoder
+    from liveness.models.model_io import save_model
     from livenessnet import average_of
 
     keras.utils.set_random_seed(args.seed)

@@ -28,7 +28,7 @@ video level, APCER per attack type (ATTACK_TYPES below) and the worst type, BPCE
 EER, the worst person's error (ACER for a person with both sides, else their APCER or BPCER),
 the same at the fixed threshold 0.5, the per-person rows, and what each step cost.
 
---exclude names frames whose recording's label does not hold (liveness/exclusions.py); they are
+--exclude names frames whose recording's label does not hold (liveness/data/exclusions.py); they are
 neither gathered nor scored. Its default, benchmarks/shared_data_exclude.csv, lists those of
 ../shared/data; --exclude none gives the raw recordings.
 """
@@ -47,8 +47,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
-from liveness.media import is_image_set, is_video  # noqa: E402
-from liveness.metrics import equal_error_rate, summarize  # noqa: E402
+from liveness.evaluation.metrics import equal_error_rate, summarize  # noqa: E402
+from liveness.faces.media import is_image_set, is_video  # noqa: E402
 
 DEFAULT_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
 DEFAULT_EXCLUDE = os.path.join(ROOT, "benchmarks", "shared_data_exclude.csv")
@@ -184,7 +184,8 @@ def read_scores(path):
 
 
 def person_error(summary):
-    """One person's error from their liveness.metrics summary: ACER, or APCER/BPCER for a person with one side."""
+    """One person's error from their liveness.evaluation.metrics summary: ACER, or APCER/BPCER for a person with
+    one side."""
     return next(summary[k] for k in ("acer", "apcer", "bpcer") if summary[k] is not None)
 
 

@@ -35,11 +35,10 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 from cross_person import DEFAULT_EXCLUDE, fmt, recordings  # noqa: E402
-
-from liveness.atomic import atomic_path  # noqa: E402
-from liveness.detectors import create_detector, iou  # noqa: E402
+from liveness.common.atomic import atomic_path  # noqa: E402
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
-from liveness.media import read_frames  # noqa: E402
+from liveness.faces.detectors import create_detector, iou  # noqa: E402
+from liveness.faces.media import read_frames  # noqa: E402
 
 DEFAULT_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
 COLOURS = {"ssd-squashed": (0, 0, 255), "ssd": (0, 200, 0), "retinaface": (255, 128, 0), "haar": (0, 200, 255),

@@ -54,8 +54,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))  # tests/redis_server.py: a redis-server on a free port
 
+from liveness.data.sample import real_frames, replay_frames  # noqa: E402
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
-from liveness.sample import real_frames, replay_frames  # noqa: E402
 from liveness_api import start_local  # noqa: E402
 
 SAMPLE = os.path.join(ROOT, "output", "sample")
@@ -200,7 +200,7 @@ def benchmark_key():
     """(a new API key, a keys file holding its hash): the caller removes the file."""
     import tempfile
 
-    from liveness.api_keys import digest
+    from liveness.service.api_keys import digest
 
     key = "flood-benchmark-key-" + os.urandom(8).hex()
     keys = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
@@ -376,7 +376,7 @@ def replicas_test(args):
     import shutil
     import tempfile
 
-    from liveness.ratelimit import parse_rate
+    from liveness.service.ratelimit import parse_rate
     from redis_server import RedisServer
 
     if shutil.which("redis-server") is None:

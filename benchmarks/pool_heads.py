@@ -32,10 +32,9 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 from cross_person import ATTACK_TYPES, DEFAULT_DATA, DEFAULT_EXCLUDE, attack_type, fmt, recordings  # noqa: E402
 from cross_person import figures as person_figures  # noqa: E402
-
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
-from liveness.fusion import choose_weight, fused_scores  # noqa: E402
-from liveness.metrics import equal_error_rate  # noqa: E402
+from liveness.evaluation.metrics import equal_error_rate  # noqa: E402
+from liveness.models.fusion import choose_weight, fused_scores  # noqa: E402
 
 BONA_FIDE = "real"
 # name: (features, C of the logistic regression, or None for the pair's own score; threshold rule)
@@ -83,12 +82,12 @@ def extract(args):
     """{recording: arrays} of subject, label, frame, score, embeddings (256) and logits (6) for kept frames."""
     from tqdm import tqdm
 
-    from liveness.classifier import roi_to_input
-    from liveness.detectors import create_detector
-    from liveness.exclusions import load_exclusions
-    from liveness.media import read_frames
-    from liveness.model_io import load_classifier, load_model
-    from liveness.provenance import recording_of, subject_of
+    from liveness.common.provenance import recording_of, subject_of
+    from liveness.data.exclusions import load_exclusions
+    from liveness.faces.crops import roi_to_input
+    from liveness.faces.detectors import create_detector
+    from liveness.faces.media import read_frames
+    from liveness.models.model_io import load_classifier, load_model
 
     classifier, _ = load_classifier(args.model, args.le)
     networks = embedding_networks(load_model(args.model))
@@ -126,9 +125,9 @@ def extract(args):
 
 def add_second(data, args):
     """The second network's logit difference (real - spoof) for every face, on the pair's own boxes."""
-    from liveness import second_network
-    from liveness.media import read_frames
-    from liveness.provenance import recording_of
+    from liveness.common.provenance import recording_of
+    from liveness.faces.media import read_frames
+    from liveness.models import second_network
 
     network = second_network.SecondNetwork(args.second)
     paths = {recording_of(path): path for sides in recordings(args.data).values() for path in sides.values()}
@@ -148,7 +147,7 @@ def fused(data, w):
 
 def fusion_weight(data, train):
     """The weight of the second network whose fused scores have the lowest pooled ACER on `train` at 0.5
-    (liveness.fusion.choose_weight: the rule train_liveness.py --recipe fused applies to a dataset)."""
+    (liveness.models.fusion.choose_weight: the rule train_liveness.py --recipe fused applies to a dataset)."""
     return choose_weight(data["score"][train], data["second"][train], data["label"][train] == BONA_FIDE)[0]
 
 

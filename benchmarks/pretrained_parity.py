@@ -6,7 +6,7 @@ parity.npz holds, for faces of the shared videos, the SSD box, the 80x80 crops t
 code cut at scales 2.7 and 4.0, and each original network's softmax on them. This checks that
 - the converted networks' softmax on those crops matches, within 1e-4 (largest absolute
   difference), for both networks and every sample;
-- the project's crop rule (liveness.crops, "shift") cuts the same crops from the video frame
+- the project's crop rule (liveness.faces.crops, "shift") cuts the same crops from the video frame
   and box, within one grey level;
 - the saved pair, loaded as every command loads it, scores the stacked crops as the mean of
   the two originals (real = class 1).
@@ -22,9 +22,9 @@ sys.path.insert(0, ROOT)
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from liveness.crops import Crop  # noqa: E402
 from liveness.errors import exit_on_error  # noqa: E402
-from liveness.media import read_frames  # noqa: E402
+from liveness.faces.crops import Crop  # noqa: E402
+from liveness.faces.media import read_frames  # noqa: E402
 from liveness.quiet import import_tensorflow  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
@@ -60,9 +60,9 @@ def main():
     args = ap.parse_args()
     import_tensorflow()
 
-    from liveness.model_io import load_classifier
-    from liveness.pretrained import NETWORKS, build_pair, local_copy, save_pretrained
-    from liveness.torch_state import load_state_dict
+    from liveness.models.model_io import load_classifier
+    from liveness.models.pretrained import NETWORKS, build_pair, local_copy, save_pretrained
+    from liveness.models.torch_state import load_state_dict
     from minifasnet import PAIR_SCALES, MiniFASNet, set_torch_weights
 
     parity = np.load(os.path.join(args.pretrained, "parity.npz"))

@@ -31,8 +31,7 @@ DEFAULT_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 from cross_person import DEFAULT_EXCLUDE, fmt, person_error  # noqa: E402  (one list of frames, one format, one error)
-
-from liveness.atomic import write_bytes  # noqa: E402
+from liveness.common.atomic import write_bytes  # noqa: E402
 
 PRETRAINED = "pretrained/minifasnet.keras"  # python -m liveness.pretrained
 PRETRAINED_LE = os.path.join(os.path.dirname(PRETRAINED), "le.pickle")
@@ -172,7 +171,7 @@ def nested(names, args):
     """
     import numpy as np
 
-    from liveness.metrics import equal_error_rate, summarize
+    from liveness.evaluation.metrics import equal_error_rate, summarize
 
     scores = {name: held_out_scores(os.path.join(args.work, name)) for name in names}
     persons = sorted({p for rows in scores.values() for p, _, _ in rows})
@@ -204,7 +203,7 @@ def choose_on_all(names, args):
     """The recipe and threshold chosen on every person of the pool, to be tested on persons outside it."""
     import numpy as np
 
-    from liveness.metrics import equal_error_rate, summarize
+    from liveness.evaluation.metrics import equal_error_rate, summarize
 
     print("| recipe | faces | threshold (EER of all) | APCER (per type) | BPCER | ACER | AUC | worst person |\n"
           "| --- | --- | --- | --- | --- | --- | --- | --- |")

@@ -4,7 +4,7 @@
         output/cross_person/fold0_without_subjA/liveness.keras ...
 
 For each model (with its label encoder beside it as le.pickle, or the pretrained/legacy one): it is
-exported to a temporary folder with liveness.export, both are loaded as the commands load them, and
+exported to a temporary folder with liveness.models.export, both are loaded as the commands load them, and
 both score the same faces: for the pair, the 34 parity faces of ../shared/data/pretrained/parity.npz;
 for every model, --faces faces of the pool's videos (every --every-th frame, the model's own face
 detector, the model's own crop). It prints the largest absolute probability difference, which must be
@@ -22,7 +22,7 @@ sys.path.insert(0, ROOT)
 import numpy as np  # noqa: E402
 
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
-from liveness.media import list_media, read_frames  # noqa: E402
+from liveness.faces.media import list_media, read_frames  # noqa: E402
 from liveness.quiet import import_tensorflow  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
@@ -65,14 +65,14 @@ def main():
     ap.add_argument("--every", type=int, default=5)
     args = ap.parse_args()
     import_tensorflow()
-    from liveness.classifier import LivenessClassifier
-    from liveness.crops import Crop
-    from liveness.detectors import create_detector, resolve_detector_type
-    from liveness.export import export
-    from liveness.labels import load_label_encoder
-    from liveness.lite import LiteModel
-    from liveness.metadata import read_metadata, resolve_threshold
-    from liveness.model_io import load_model
+    from liveness.faces.crops import Crop
+    from liveness.faces.detectors import create_detector
+    from liveness.models.classifier import LivenessClassifier
+    from liveness.models.export import export
+    from liveness.models.labels import load_label_encoder
+    from liveness.models.lite import LiteModel
+    from liveness.models.metadata import read_metadata, resolve_detector_type, resolve_threshold
+    from liveness.models.model_io import load_model
 
     rows, ok = [], True
     for path in args.models:

@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 from load_api import request_bodies, send_all  # noqa: E402
 
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
-from liveness.lite import current_export  # noqa: E402
+from liveness.models.lite import current_export  # noqa: E402
 from liveness_api import start_local  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")

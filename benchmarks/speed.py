@@ -43,9 +43,9 @@ def original_demo(video, model_path, le_path):
     import imutils
     import numpy as np
 
-    from liveness.detectors.ssd import find_detector_files
-    from liveness.labels import load_label_encoder
-    from liveness.model_io import load_model
+    from liveness.faces.detectors.ssd import find_detector_files
+    from liveness.models.labels import load_label_encoder
+    from liveness.models.model_io import load_model
 
     net = cv2.dnn.readNetFromCaffe(*find_detector_files(None))
     model = load_model(model_path)
@@ -91,7 +91,7 @@ def original_gather(video, output):
     import cv2
     import numpy as np
 
-    from liveness.detectors.ssd import find_detector_files
+    from liveness.faces.detectors.ssd import find_detector_files
 
     net = cv2.dnn.readNetFromCaffe(*find_detector_files(None))
     vs = cv2.VideoCapture(video)
@@ -180,9 +180,10 @@ def fast_demo(video, model_path, le_path, detect_every, detector_type=None):
     import cv2
     import numpy as np
 
-    from liveness.detectors import create_detector, resolve_detector_type
-    from liveness.media import prefetch
-    from liveness.model_io import load_classifier
+    from liveness.faces.detectors import create_detector
+    from liveness.faces.media import prefetch
+    from liveness.models.metadata import resolve_detector_type
+    from liveness.models.model_io import load_classifier
     from liveness.pipeline import StreamScorer, score_faces
     from liveness_demo import draw_face, frames_from
 
@@ -215,8 +216,8 @@ def detector_milliseconds(video, kinds=("ssd-squashed", "ssd", "retinaface", "ha
     import cv2
     import numpy as np
 
-    from liveness.detectors import create_detector
     from liveness.errors import LivenessError
+    from liveness.faces.detectors import create_detector
     from liveness_demo import frames_from
 
     frames = list(frames_from(cv2.VideoCapture(video), 600))
@@ -263,8 +264,8 @@ def training_data(dataset, seed):
     import keras
     from sklearn.preprocessing import LabelEncoder
 
-    from liveness.dataset import load_rois
-    from liveness.splits import random_split
+    from liveness.data.dataset import load_rois
+    from liveness.data.splits import random_split
 
     data, labels, _, _ = load_rois(dataset, (32, 32))
     le = LabelEncoder()

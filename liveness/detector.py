@@ -1,11 +1,11 @@
 """Setup's entry point: python -m liveness.detector [FOLDER] copies the SSD's files into face_detector/.
 
-The detectors themselves live in liveness.detectors, one backend a file.
+The detectors themselves live in liveness.faces.detectors, one backend a file.
 """
 import argparse
 
-from liveness.detectors.ssd import PROJECT_FOLDER, install
 from liveness.errors import exit_on_error
+from liveness.faces.detectors.ssd import PROJECT_FOLDER, install
 
 
 @exit_on_error

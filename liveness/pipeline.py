@@ -1,10 +1,10 @@
-"""One frame in, its faces scored: the step the demo, evaluation and service share."""
+"""One frame in, its faces scored: the demo's per-frame step (detect every k-th frame, classify, smooth)."""
 from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
-from liveness.detectors import iou
+from liveness.faces.detectors import iou
 
 
 @dataclass

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from liveness.sample import real_frames, replay_frames, write_video
+from liveness.data.sample import real_frames, replay_frames, write_video
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLIP_SIZE = (320, 240)

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from conftest import assert_one_line_error, run_script
+from liveness.data.sample import real_frames, replay_frames
 from liveness_api import start_local
-from liveness.sample import real_frames, replay_frames
 
 
 def start_server(trained, *flags):

@@ -14,8 +14,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import assert_one_line_error, run_script
-from liveness.api_keys import digest
-from liveness.sample import real_frames
+from liveness.data.sample import real_frames
+from liveness.service.api_keys import digest
 from liveness_api import start_local
 
 BODY_TIMEOUT = 2.0

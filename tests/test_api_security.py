@@ -9,8 +9,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import assert_one_line_error, run_script
-from liveness.api_keys import digest
-from liveness.sample import real_frames
+from liveness.data.sample import real_frames
+from liveness.service.api_keys import digest
 from liveness_api import start_local
 
 KEY, OTHER_KEY = "k" * 8 + "-correct-horse-battery", "a-second-key-for-the-exam-app"

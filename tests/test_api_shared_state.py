@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import ROOT, assert_one_line_error, run_script
-from liveness.sample import real_frames
+from liveness.data.sample import real_frames
 from liveness_api import start_local
 from redis_server import RedisServer, free_port
 
@@ -171,8 +171,8 @@ def test_an_unreachable_redis_at_start_is_one_line_and_exit_1(model):
 
 
 def test_memory_state_forgets_clients_whose_window_has_passed():
-    from liveness.ratelimit import RateLimit
-    from liveness.shared_state import SharedState
+    from liveness.service.ratelimit import RateLimit
+    from liveness.service.shared_state import SharedState
 
     async def many_addresses():
         state = SharedState("memory://")

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from liveness.atomic import atomic_path, write_bytes
+from liveness.common.atomic import atomic_path, write_bytes
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):

@@ -10,7 +10,7 @@ import time
 import cv2
 
 from conftest import ROOT, assert_one_line_error, run_script
-from liveness.sample import real_frames, write_video
+from liveness.data.sample import real_frames, write_video
 
 UNWRITABLE = "/proc/liveness-test/out"  # no one, root included, makes a folder in /proc
 

@@ -5,9 +5,9 @@ import numpy as np
 from sklearn.preprocessing import LabelEncoder
 
 from conftest import assert_one_line_error, read_video, run_script
-from liveness.classifier import LivenessClassifier
-from liveness.detectors.ssd import SsdDetector
-from liveness.model_io import load_model_and_labels
+from liveness.faces.detectors.ssd import SsdDetector
+from liveness.models.classifier import LivenessClassifier
+from liveness.models.model_io import load_model_and_labels
 from liveness.pipeline import score_faces
 
 

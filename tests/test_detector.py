@@ -3,9 +3,9 @@ import os
 import numpy as np
 import pytest
 
-from liveness.detectors import merge_overlapping
-from liveness.detectors.ssd import CAFFEMODEL, PROTOTXT, SsdDetector, find_detector_files, install
 from liveness.errors import LivenessError
+from liveness.faces.detectors import merge_overlapping
+from liveness.faces.detectors.ssd import CAFFEMODEL, PROTOTXT, SsdDetector, find_detector_files, install
 
 
 def test_one_face_gives_one_box_inside_the_frame(face_frame):
@@ -50,7 +50,7 @@ BACKENDS = ["ssd", "ssd-squashed", "haar"] + [pytest.param(k, marks=pytest.mark.
 
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_each_backend_finds_the_one_face_in_frame_coordinates(kind, face_frame):
-    from liveness.detectors import create_detector, iou
+    from liveness.faces.detectors import create_detector, iou
 
     faces = create_detector(kind).detect(face_frame)
     assert len(faces) == 1
@@ -64,13 +64,13 @@ def test_each_backend_finds_the_one_face_in_frame_coordinates(kind, face_frame):
 
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_each_backend_finds_nothing_in_a_blank_frame(kind):
-    from liveness.detectors import create_detector
+    from liveness.faces.detectors import create_detector
 
     assert create_detector(kind).detect(np.full((240, 320, 3), 128, "uint8")) == []
 
 
 def test_boxes_are_clipped_to_the_frame():
-    from liveness.detectors import Detector
+    from liveness.faces.detectors import Detector
 
     class Edge(Detector):
         def candidates(self, frame):
@@ -82,7 +82,7 @@ def test_boxes_are_clipped_to_the_frame():
 def test_without_dlib_hog_and_mmod_say_how_to_install_it(monkeypatch):
     import sys
 
-    from liveness.detectors import create_detector
+    from liveness.faces.detectors import create_detector
 
     monkeypatch.setitem(sys.modules, "dlib", None)  # `import dlib` now raises ImportError
     for kind in ("hog", "mmod"):

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from conftest import assert_one_line_error, run_script
+from liveness.common.provenance import origins_of
+from liveness.data.exclusions import load_exclusions
 from liveness.errors import LivenessError
-from liveness.exclusions import load_exclusions
-from liveness.provenance import origins_of
 
 
 def write_exclusions(path, text):

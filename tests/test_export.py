@@ -39,9 +39,9 @@ def no_tensorflow(tmp_path):
 def test_an_exported_livenessnet_gives_the_keras_probabilities(exported, roi_dataset):
     import cv2
 
-    from liveness.classifier import roi_to_input
-    from liveness.lite import LiteModel
-    from liveness.model_io import load_model
+    from liveness.faces.crops import roi_to_input
+    from liveness.models.lite import LiteModel
+    from liveness.models.model_io import load_model
 
     keras_model, lite = load_model(exported["model"]), LiteModel(exported["export"])
     rois = [cv2.imread(str(p)) for p in sorted((roi_dataset / "real").iterdir())[:5]]
@@ -55,9 +55,9 @@ def test_an_exported_livenessnet_gives_the_keras_probabilities(exported, roi_dat
 
 def test_an_exported_pair_gives_the_keras_probabilities(tmp_path):
     import minifasnet
-    from liveness.export import export
-    from liveness.lite import LiteModel
-    from liveness.pretrained import build_pair, save_pretrained
+    from liveness.models.export import export
+    from liveness.models.lite import LiteModel
+    from liveness.models.pretrained import build_pair, save_pretrained
     from torch_files import torch_state_of, write_legacy_pth, write_zip_pth
 
     paths = [str(tmp_path / "v2.pth"), str(tmp_path / "v1se.pth")]
@@ -88,7 +88,7 @@ def test_the_services_scorers_serve_an_export_without_tensorflow(exported, monke
     import cv2
     import httpx
 
-    from liveness.sample import real_frames
+    from liveness.data.sample import real_frames
     from liveness_api import start_local
 
     monkeypatch.setenv("PYTHONPATH", no_tensorflow["PYTHONPATH"])  # the service and its scorers inherit it
@@ -105,7 +105,7 @@ def test_the_services_scorers_serve_an_export_without_tensorflow(exported, monke
 
 
 def test_a_stale_export_is_not_served_and_the_keras_model_is(exported, tmp_path):
-    from liveness.lite import current_export
+    from liveness.models.lite import current_export
 
     model = tmp_path / "liveness.keras"
     shutil.copy(exported["model"], model)
@@ -132,7 +132,7 @@ def test_a_corrupt_or_mismatched_export_gives_one_line(exported, clips, tmp_path
 
 
 def test_training_writes_a_current_export_beside_the_model(roi_dataset, tmp_path):
-    from liveness.lite import current_export
+    from liveness.models.lite import current_export
 
     model = tmp_path / "m.keras"
     result = run_script("train_liveness.py", "-d", roi_dataset, "-m", model, "-l", tmp_path / "le.pickle",

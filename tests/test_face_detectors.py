@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, assert_one_line_error, run_script
-from liveness.detectors import create_detector, resolve_detector_type
-from liveness.detectors import retinaface
-from liveness.detectors.ssd import INPUT_SIZE, MEAN_BGR, SsdDetector, letterbox
+from liveness.data.sample import FACE_CENTER, FACE_WIDTH, portrait
 from liveness.errors import LivenessError
-from liveness.sample import FACE_CENTER, FACE_WIDTH, portrait
+from liveness.faces.detectors import create_detector, retinaface
+from liveness.faces.detectors.ssd import INPUT_SIZE, MEAN_BGR, SsdDetector, letterbox
+from liveness.models.metadata import resolve_detector_type
 
 SHARED_PRETRAINED = os.path.join(os.path.dirname(ROOT), "shared", "data", "pretrained")
 needs_retinaface = pytest.mark.skipif(
@@ -178,7 +178,7 @@ def test_the_detector_a_model_names_is_the_one_the_demo_and_evaluation_use_and_t
 def test_gather_names_its_detector_in_the_manifest_and_training_reads_it_back(clips, tmp_path):
     import csv
 
-    from liveness.provenance import detector_of
+    from liveness.common.provenance import detector_of
 
     out = tmp_path / "haar"
     result = run_script("gather_examples.py", "-i", clips["real"], "-o", out, "--detector-type", "haar", "-s", 4)

@@ -9,8 +9,8 @@ from conftest import CLIP_SIZE, assert_one_line_error, run_script
 
 
 def make_fusion(folder, trained, onnx_path, weight, detector="ssd"):
-    from liveness.fusion import write_fusion
-    from liveness.metadata import update_metadata
+    from liveness.models.fusion import write_fusion
+    from liveness.models.metadata import update_metadata
 
     path = str(folder / "fused.fusion")
     write_fusion(path, trained["model"], onnx_path, weight)
@@ -19,8 +19,8 @@ def make_fusion(folder, trained, onnx_path, weight, detector="ssd"):
 
 
 def test_a_fusion_scores_the_logit_blend_of_its_members(trained, tiny_onnx, face_frame, tmp_path):
-    from liveness import second_network
-    from liveness.model_io import load_classifier
+    from liveness.models import second_network
+    from liveness.models.model_io import load_classifier
 
     box = (100, 60, 200, 180)
     first, _ = load_classifier(trained["model"], trained["le"])
@@ -37,7 +37,7 @@ def test_a_fusion_scores_the_logit_blend_of_its_members(trained, tiny_onnx, face
 
 
 def test_the_second_network_sees_a_reflected_square_in_rgb_order():
-    from liveness.second_network import crop
+    from liveness.models.second_network import crop
 
     frame = np.zeros((240, 320, 3), "uint8")
     frame[..., 0] = 200  # blue in OpenCV's BGR
@@ -85,7 +85,7 @@ def test_a_broken_fusion_file_is_a_one_line_error(trained, tmp_path, spec, words
 
 
 def test_a_fusion_whose_second_network_is_missing_is_a_one_line_error(trained, tmp_path):
-    from liveness.fusion import write_fusion
+    from liveness.models.fusion import write_fusion
 
     path = tmp_path / "fused.fusion"
     write_fusion(str(path), trained["model"], tmp_path / "absent.onnx", 0.3)
@@ -93,7 +93,7 @@ def test_a_fusion_whose_second_network_is_missing_is_a_one_line_error(trained, t
     image.mkdir(parents=True)
     import cv2
 
-    from liveness.sample import real_frames
+    from liveness.data.sample import real_frames
 
     cv2.imwrite(str(image / "subjQ_real.png"), next(real_frames(1, CLIP_SIZE)))
     assert_one_line_error(run_script("evaluate_liveness.py", "-m", path, "-l", trained["le"], "--dataset",
@@ -104,7 +104,7 @@ def test_a_fusion_whose_second_network_is_missing_is_a_one_line_error(trained, t
 def test_a_member_replaced_after_the_fusion_was_made_is_refused(trained, tiny_onnx, tmp_path):
     import shutil
 
-    from liveness.fusion import read_fusion, write_fusion
+    from liveness.models.fusion import read_fusion, write_fusion
 
     second = tmp_path / "second.onnx"
     shutil.copy(tiny_onnx, second)
@@ -117,7 +117,7 @@ def test_a_member_replaced_after_the_fusion_was_made_is_refused(trained, tiny_on
 
 
 def test_train_liveness_fused_keeps_the_weight_that_decides_the_dataset_best(trained, tiny_onnx, gathered, tmp_path):
-    from liveness.metadata import read_metadata
+    from liveness.models.metadata import read_metadata
 
     out, le = tmp_path / "mine.fusion", tmp_path / "le.pickle"
     result = run_script("train_liveness.py", "--recipe", "fused", "-d", gathered, "-m", out, "-l", le,

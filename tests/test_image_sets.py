@@ -8,7 +8,7 @@ import cv2
 import pytest
 
 from conftest import run_script
-from liveness.sample import real_frames, replay_frames
+from liveness.data.sample import real_frames, replay_frames
 
 FRAMES = 6
 
@@ -85,8 +85,8 @@ def test_the_cross_person_protocol_takes_image_sets_and_decides_each_recording(i
 
 
 def test_rois_gathered_from_an_image_set_are_cut_again_from_its_frames(image_sets, tmp_path):
-    from liveness.crops import Crop
-    from liveness.recrop import recrop
+    from liveness.faces.crops import Crop
+    from liveness.faces.recrop import recrop
 
     result = run_script("gather_examples.py", "-i", image_sets["fake"], "-o", tmp_path / "rois", "-s", 3)
     assert result.returncode == 0, result.stderr

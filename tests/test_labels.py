@@ -6,7 +6,7 @@ import pytest
 from sklearn.preprocessing import LabelEncoder
 
 from liveness.errors import LivenessError
-from liveness.labels import load_label_encoder, save_label_encoder
+from liveness.models.labels import load_label_encoder, save_label_encoder
 
 
 class RunsAShellCommand:

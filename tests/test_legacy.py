@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from liveness.errors import LivenessError
-from liveness.model_io import load_model
+from liveness.models.model_io import load_model
 
 EPS = 1e-3
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from liveness.metrics import auc, bpcer_at_apcer, decide, equal_error_rate, error_rates, summarize
+from liveness.evaluation.metrics import auc, bpcer_at_apcer, decide, equal_error_rate, error_rates, summarize
 
 # bona fide: 0.9 0.8 0.4 | attacks: fake 0.1 0.5 0.85 0.3, print 0.2 0.6
 SCORES = [0.9, 0.8, 0.4, 0.1, 0.5, 0.85, 0.3, 0.2, 0.6]

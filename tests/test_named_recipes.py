@@ -3,7 +3,7 @@ import argparse
 import json
 
 from conftest import assert_one_line_error, run_script
-from liveness.recipes import RECIPES, apply_recipe, explicit_destinations
+from liveness.models.recipes import RECIPES, apply_recipe, explicit_destinations
 
 
 def parser():

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, assert_one_line_error, run_script
-from liveness.crops import Crop, context_box, crop_region, shifted_box
+from liveness.data.sample import real_frames
 from liveness.errors import LivenessError
-from liveness.sample import real_frames
-from liveness.torch_state import load_state_dict
+from liveness.faces.crops import Crop, context_box, crop_region, shifted_box
+from liveness.models.torch_state import load_state_dict
 from torch_files import randomized, torch_state_of, write_legacy_pth, write_zip_pth
 
 
@@ -180,7 +180,7 @@ def run_module(module, *args):
 
 
 def test_files_whose_sha256_differs_from_the_published_are_refused(tmp_path):
-    from liveness.pretrained import NETWORKS
+    from liveness.models.pretrained import NETWORKS
 
     folder = tmp_path / "downloads"
     folder.mkdir()
@@ -193,7 +193,7 @@ def test_files_whose_sha256_differs_from_the_published_are_refused(tmp_path):
 
 
 def test_offline_the_command_says_in_one_line_how_to_get_the_files(tmp_path, monkeypatch, capsys):
-    import liveness.pretrained as pretrained
+    import liveness.models.pretrained as pretrained
 
     monkeypatch.setattr(pretrained, "RAW", "http://127.0.0.1:9/")  # nothing listens there: the network is "down"
     with pytest.raises(SystemExit) as exit:
@@ -208,7 +208,7 @@ def test_offline_the_command_says_in_one_line_how_to_get_the_files(tmp_path, mon
 @pytest.fixture(scope="module")
 def converted(minifasnet, tmp_path_factory):
     """A pair converted from two .pth files written here (one zip, one legacy), saved as the command saves it."""
-    from liveness.pretrained import build_pair, save_pretrained
+    from liveness.models.pretrained import build_pair, save_pretrained
 
     folder = tmp_path_factory.mktemp("pretrained")
     paths = [str(folder / "v2.pth"), str(folder / "v1se.pth")]
@@ -222,7 +222,7 @@ def converted(minifasnet, tmp_path_factory):
 
 
 def test_the_converted_pair_saves_and_loads_with_its_crop_rule(converted):
-    from liveness.model_io import load_classifier
+    from liveness.models.model_io import load_classifier
 
     classifier, _ = load_classifier(converted["model"], converted["le"])
     assert classifier.classes == ["fake", "real"] and classifier.size == (80, 80)
@@ -277,8 +277,8 @@ def test_a_converted_model_serves_over_http(converted):
 
 
 def test_fine_tuning_the_head_changes_only_the_head_and_keeps_the_crop(converted, gathered, tmp_path):
-    from liveness.metadata import read_metadata
-    from liveness.model_io import load_model
+    from liveness.models.metadata import read_metadata
+    from liveness.models.model_io import load_model
 
     out = tmp_path / "tuned.keras"
     result = run_script("train_liveness.py", "-d", gathered, "-m", out, "-l", tmp_path / "le.pickle", "-p", tmp_path / "plot.png",
@@ -325,7 +325,7 @@ def test_the_pull_adds_its_strength_times_the_squared_distance_from_the_start():
 
 
 def test_fine_tuning_with_a_pull_trains_and_records_it(converted, gathered, tmp_path):
-    from liveness.metadata import read_metadata
+    from liveness.models.metadata import read_metadata
 
     out = tmp_path / "pulled.keras"
     result = run_script("train_liveness.py", "-d", gathered, "-m", out, "-l", tmp_path / "le.pickle", "-p", tmp_path / "plot.png",

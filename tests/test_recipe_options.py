@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import assert_one_line_error, run_script
-from liveness.crops import Crop, context_box, crop_region as crop_face
-from liveness.recrop import recrop
+from liveness.faces.crops import Crop, context_box
+from liveness.faces.crops import crop_region as crop_face
+from liveness.faces.recrop import recrop
 
 
 def test_the_context_box_grows_around_the_centre_and_stops_at_the_frame():
@@ -38,7 +39,7 @@ def context_model(gathered, tmp_path_factory):
 
 
 def test_training_records_the_crop_and_size_beside_the_model(context_model):
-    from liveness.model_io import load_classifier
+    from liveness.models.model_io import load_classifier
 
     metadata = json.loads((context_model / "m.keras.json").read_text())
     assert (metadata["crop_scale"], metadata["size"], metadata["augment"], metadata["arch"]) == (2.0, 48, "strong", "mobile")
@@ -89,8 +90,8 @@ def test_synthetic_replays_of_live_training_faces_join_the_attacks(gathered, tmp
 
 
 def test_the_replay_simulation_shows_the_face_on_a_phone(face_frame):
-    from liveness.detectors.ssd import SsdDetector
-    from liveness.sample import simulate_replay
+    from liveness.data.sample import simulate_replay
+    from liveness.faces.detectors.ssd import SsdDetector
 
     box = SsdDetector().detect(face_frame)[0][0]
     replay = simulate_replay(face_frame, box, np.random.default_rng(3))
@@ -102,8 +103,8 @@ def test_the_replay_simulation_shows_the_face_on_a_phone(face_frame):
 
 
 def test_a_replay_in_front_of_the_live_frame_covers_the_face_and_keeps_the_room(face_frame):
-    from liveness.detectors.ssd import SsdDetector
-    from liveness.sample import simulate_replay
+    from liveness.data.sample import simulate_replay
+    from liveness.faces.detectors.ssd import SsdDetector
 
     box = SsdDetector().detect(face_frame)[0][0]
     replay = simulate_replay(face_frame, box, np.random.default_rng(3), in_front=True)

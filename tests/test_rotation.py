@@ -4,9 +4,9 @@ import struct
 import numpy as np
 
 from conftest import run_script
-from liveness.detectors import create_detector
-from liveness.media import read_frames
-from liveness.sample import real_frames, write_video
+from liveness.data.sample import real_frames, write_video
+from liveness.faces.detectors import create_detector
+from liveness.faces.media import read_frames
 
 CLOCKWISE_90 = (0, 65536, 0, -65536, 0, 0, 0, 0, 0x40000000)  # the tkhd display matrix, 16.16 and 2.30 fixed point
 

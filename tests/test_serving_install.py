@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from conftest import ROOT
-from liveness.sample import real_frames
+from liveness.data.sample import real_frames
 
 SERVE_PYTHON = os.environ.get("LIVENESS_SERVE_PYTHON")
 
@@ -60,7 +60,7 @@ def test_the_serving_install_has_no_tensorflow_and_scores_with_an_export(trained
 def test_the_serving_install_runs_a_fusion_with_no_tensorflow(trained, tiny_onnx, clips, tmp_path):
     import sys
 
-    from liveness.fusion import write_fusion
+    from liveness.models.fusion import write_fusion
 
     model = tmp_path / "liveness.keras"
     shutil.copy(trained["model"], model)

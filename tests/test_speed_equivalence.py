@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 from conftest import read_video, run_script
-from liveness.classifier import LivenessClassifier
-from liveness.detectors.ssd import SsdDetector
-from liveness.media import prefetch
-from liveness.model_io import load_model_and_labels
+from liveness.data.sample import real_frames, replay_frames
+from liveness.faces.detectors.ssd import SsdDetector
+from liveness.faces.media import prefetch
+from liveness.models.classifier import LivenessClassifier
+from liveness.models.model_io import load_model_and_labels
 from liveness.pipeline import StreamScorer, score_faces
-from liveness.sample import real_frames, replay_frames
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_smoothing_averages_each_face_over_its_last_frames(classifier):
 
 def test_evaluation_smoothing_is_a_running_mean_per_video():
     from evaluate_liveness import smooth_scores
-    from liveness.scoring import FaceRow
+    from liveness.evaluation.scoring import FaceRow
 
     rows = [FaceRow("v.mp4", "v", "s", i, "real", score=s) for i, s in ((2, 0.0), (0, 1.0), (1, 0.5), (3, 1.0))]
     rows.append(FaceRow("roi.png", "r", "s", 0, "real", score=0.3))

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
+from liveness.common.provenance import recording_of, recordings_of, subject_of
+from liveness.data.splits import group_split
 from liveness.errors import LivenessError
-from liveness.provenance import recording_of, recordings_of, subject_of
-from liveness.splits import group_split
 
 
 @pytest.mark.parametrize("seed", range(25))

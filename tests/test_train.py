@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 
 from conftest import assert_one_line_error, run_script
-from liveness.classifier import LivenessClassifier
-from liveness.model_io import load_model_and_labels
+from liveness.models.classifier import LivenessClassifier
+from liveness.models.model_io import load_model_and_labels
 
 
 def test_a_trained_model_reloads_and_predicts(trained, roi_dataset):

@@ -1,0 +1,89 @@
+"""The pretrained pair's own face detector: the RetinaFace (MobileNet, WIDER FACE) Caffe network
+that Minivision's Silent-Face-Anti-Spoofing ships beside the two MiniFASNets (Apache License 2.0).
+
+The pair was trained on crops of this detector's boxes: its crop scales 2.7
+and 4.0 are relative to them. It is fed as the original feeds it: the frame
+resized, keeping its aspect, to about 192x192 pixels of area (smaller frames
+as they are), mean (104, 117, 123), one forward pass to `detection_out`.
+Its rows are (image, class, confidence, x0, y0, x1, y1) with the box in [0, 1]
+of the frame; a box becomes the original's integers, left = int(x0 * width)
+and width = int((x1 - x0) * width + 1), so the crops are the original's to the pixel.
+
+The two files are fetched and checked by `python -m liveness.pretrained`,
+into face_detector/retinaface/ (or --detector FOLDER).
+"""
+import math
+import os
+
+import cv2
+import numpy as np
+
+from liveness.errors import LivenessError
+from liveness.faces.detectors.base import Detector, load_caffe
+from liveness.faces.detectors.ssd import PROJECT_FOLDER
+
+FOLDER = os.path.join(PROJECT_FOLDER, "retinaface")
+HOME = "https://github.com/minivision-ai/Silent-Face-Anti-Spoofing"
+RAW = "https://raw.githubusercontent.com/minivision-ai/Silent-Face-Anti-Spoofing/master/resources/detection_model/"
+# (file name, SHA-256 of the published file)
+FILES = (
+    ("deploy.prototxt", "9fe2f141b4baee039ed9442da2833e216af40a6ff3e639e7b39258812bcda808"),
+    ("Widerface-RetinaFace.caffemodel", "d08338a2c207df16a9c566f767fea67fb43ba6fff76ce11e938fe3fabefb9402"),
+)
+MEAN_BGR = (104.0, 117.0, 123.0)
+SIDE = 192  # the original's: about 192 x 192 pixels of area
+FETCH = "python -m liveness.pretrained (or: python -m liveness.pretrained --from DIR)"
+
+
+def input_size(width, height, side=SIDE):
+    """The (w, h) the original resizes a frame to: about side x side pixels, the frame's aspect kept."""
+    if width * height < side * side:
+        return width, height
+    aspect = width / height
+    return int(side * math.sqrt(aspect)), int(side / math.sqrt(aspect))
+
+
+def decode(detections, width, height):
+    """[(box, confidence)] in frame pixels from `detection_out` rows, boxes as the original cuts them."""
+    faces = []
+    for row in np.asarray(detections).reshape(-1, 7):
+        confidence, (x0, y0, x1, y1) = float(row[2]), row[3:7]
+        left, top = int(x0 * width), int(y0 * height)
+        box_w, box_h = int(x1 * width - x0 * width + 1), int(y1 * height - y0 * height + 1)
+        faces.append(((left, top, left + box_w - 1, top + box_h - 1), confidence))
+    return faces
+
+
+def files_in(folder):
+    """(prototxt, caffemodel) in `folder`, or one line naming the command that fetches them."""
+    paths = [os.path.join(folder, name) for name, _ in FILES]
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise LivenessError(f"RetinaFace file {missing[0]} not found: fetch it with {FETCH}")
+    return tuple(paths)
+
+
+class RetinaFaceDetector(Detector):
+    name = "retinaface"
+    # At the original's small input, clear faces can score low (0.17 to 0.35 on one well-lit frontal
+    # face of ../shared); the original takes its most confident box whatever the score. 0.1 is the
+    # network's own reporting threshold (DetectionOutput's confidence_threshold): every box it reports.
+    default_confidence = 0.1
+
+    def __init__(self, folder=None, min_confidence=None, side=SIDE):
+        super().__init__(min_confidence)
+        self.side = side
+        prototxt, caffemodel = files_in(folder or FOLDER)
+        self.net = load_caffe(prototxt, caffemodel, "RetinaFace face detector", f"fetch it again with {FETCH}")
+
+    def raw_detections(self, frame):
+        """`detection_out` for a BGR frame: an (N, 7) array, boxes in [0, 1] of the frame."""
+        (h, w) = frame.shape[:2]
+        size = input_size(w, h, self.side)
+        picture = frame if size == (w, h) else cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
+        self.net.setInput(cv2.dnn.blobFromImage(picture, 1.0, mean=MEAN_BGR), "data")
+        return self.net.forward("detection_out").reshape(-1, 7)
+
+    def candidates(self, frame):
+        (h, w) = frame.shape[:2]
+        return decode(self.raw_detections(frame), w, h)

@@ -1,0 +1,145 @@
+"""A fusion of a liveness model with the second pretrained network, on logits: what nested LOPO chose.
+
+A `.fusion` file is JSON naming its two members beside it and the second network's weight:
+
+    {"model": "minifasnet.keras", "second": "best_model.onnx", "second_weight": 0.3,
+     "model_sha256": "...", "second_sha256": "..."}
+
+The members' SHA-256 pin them: a member replaced after the fusion was made is refused, so the
+fusion file's own SHA-256 (the service's model identity) stands for the whole.
+
+A face's fused logit is (1 - w) x logit(the model's real probability) + w x the second network's
+real-minus-spoof logit; its real score is that logit's sigmoid, decided against the threshold like
+any model's. Every command that takes --model takes a `.fusion`; its metadata (<name>.fusion.json)
+names the detector and any calibrated threshold, as for other models.
+"""
+import json
+import os
+
+import numpy as np
+
+from liveness.common.atomic import write_bytes
+from liveness.common.digests import current_sha256, file_sha256
+from liveness.errors import LivenessError
+from liveness.models import second_network
+from liveness.models.classifier import LivenessClassifier
+
+EXTENSION = ".fusion"
+
+
+def is_fusion(model_path):
+    return str(model_path).lower().endswith(EXTENSION)
+
+
+def read_fusion(path):
+    """(model path, second network path, weight) from a .fusion file, the members' paths made absolute."""
+    try:
+        with open(path) as f:
+            spec = json.load(f)
+        folder = os.path.dirname(os.path.abspath(path))
+        model, second = (os.path.join(folder, spec[k]) for k in ("model", "second"))
+        weight = float(spec["second_weight"])
+        pinned = {model: spec.get("model_sha256"), second: spec.get("second_sha256")}
+    except FileNotFoundError:
+        raise LivenessError(f"model not found: {path}") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise LivenessError(f"{path} is not a fusion file (JSON with model, second and second_weight)") from None
+    if not 0.0 <= weight <= 1.0:
+        raise LivenessError(f"{path}: second_weight must be in [0, 1], got {weight}")
+    for member, digest in pinned.items():
+        if digest and os.path.isfile(member) and current_sha256(member) != digest:
+            raise LivenessError(f"{member} changed since {path} was made (SHA-256 differs): make the fusion again")
+    return model, second, weight
+
+
+def write_fusion(path, model, second, weight):
+    """A .fusion file naming `model` and `second` relative to it, written atomically."""
+    folder = os.path.dirname(os.path.abspath(path))
+    spec = {"model": os.path.relpath(os.path.abspath(model), folder),
+            "second": os.path.relpath(os.path.abspath(second), folder), "second_weight": float(weight)}
+    spec.update({f"{k}_sha256": file_sha256(p) for k, p in (("model", model), ("second", second)) if os.path.isfile(p)})
+    write_bytes(path, (json.dumps(spec, indent=2) + "\n").encode())
+
+
+def logit(p):
+    p = np.clip(np.asarray(p, "float64"), 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
+WEIGHTS = np.round(np.linspace(0.0, 1.0, 11), 2)  # the second network's weights a fusion is chosen among
+
+
+def fused_scores(first, second, weight):
+    """Real scores from the first model's real probabilities and the second network's logits."""
+    return 1.0 / (1.0 + np.exp(-((1 - weight) * logit(first) + weight * np.asarray(second, "float64"))))
+
+
+def choose_weight(first, second, is_bona_fide):
+    """(weight, {weight: (APCER, BPCER, ACER)}): the weight whose fused scores have the lowest ACER at 0.5,
+    the smaller weight on a tie (the rule benchmarks/pool_heads.py chose the shipped fusion by)."""
+    is_bona_fide = np.asarray(is_bona_fide, bool)
+    if is_bona_fide.all() or not is_bona_fide.any():
+        raise LivenessError("choosing a fusion weight needs live faces and attacks")
+    table = {}
+    for w in WEIGHTS:
+        accepted = fused_scores(first, second, w) >= 0.5
+        apcer, bpcer = float(accepted[~is_bona_fide].mean()), float((~accepted[is_bona_fide]).mean())
+        table[float(w)] = (apcer, bpcer, (apcer + bpcer) / 2)
+    return min(table, key=lambda w: (table[w][2], w)), table
+
+
+class FusionCrop:
+    """The crops both members see of one face: the first model's own and the second network's."""
+
+    def __init__(self, first):
+        self.first, self.rule, self.channels = first, first.rule, first.channels
+        self.is_tight = False
+
+    def __call__(self, frame, box, size):
+        return self.first(frame, box, size), second_network.crop(frame, box)
+
+    def metadata(self):
+        return self.first.metadata()
+
+    def __str__(self):
+        return f"{self.first} + the second network's x{second_network.SCALE:g} square"
+
+
+class FusedClassifier(LivenessClassifier):
+    """The first model's classifier and the second network, fused on logits with the second's `weight`."""
+
+    def __init__(self, first, second, weight, threshold):
+        if len(first.classes) != 2 or first.bona_fide not in first.classes:
+            raise LivenessError(f"a fusion needs a model of two classes, one of them '{first.bona_fide}'")
+        self.first, self.second, self.weight = first, second, weight
+        self.model, self.classes, self.bona_fide, self.threshold = first.model, first.classes, first.bona_fide, threshold
+        self.cropper, self.size = FusionCrop(first.cropper), first.size
+        self.members = None  # a list: every batch's (first probabilities, second logits) is kept in it
+
+    def predict(self, rois):
+        """(N, 2) probabilities; a plain ROI image (no frame to crop from) is taken whole by both members
+        (the second sees the first crop of a stacked one)."""
+        bona = self.classes.index(self.bona_fide)
+        if len(rois) == 0:
+            return np.zeros((0, 2), "float32")
+        pairs = [(r, second_network.crop(r[..., :3], (0, 0, r.shape[1], r.shape[0]))) if isinstance(r, np.ndarray)
+                 else r for r in rois]
+        first = self.first.predict([p[0] for p in pairs])[:, bona]
+        second = self.second([p[1] for p in pairs])
+        if self.members is not None:
+            self.members.append((first, second))
+        real = fused_scores(first, second, self.weight)
+        out = np.empty((len(rois), 2), "float32")
+        out[:, bona], out[:, 1 - bona] = real, 1.0 - real
+        return out
+
+
+def load_fusion(path, le_path, bona_fide="real", threshold=None):
+    """(FusedClassifier, where its threshold came from) for a .fusion file."""
+    from liveness.models.metadata import resolve_threshold
+    from liveness.models.model_io import load_classifier
+
+    model, second, weight = read_fusion(path)
+    first, _ = load_classifier(model, le_path, bona_fide, 0.5)
+    threshold, source = resolve_threshold(path, threshold)
+    return FusedClassifier(first, second_network.SecondNetwork(second), weight, threshold), source

@@ -1,0 +1,114 @@
+"""Loading and saving liveness models, whatever Keras wrote them.
+
+Formats are told apart by content, not by name, so the original tutorial's
+`--model liveness.model` keeps working: Keras 3 `.keras` archives (zip), HDF5
+from Keras 3, and HDF5 from Keras 2 (read by liveness.models.legacy). A LiteRT export
+(liveness.models.lite), given as --model or current beside it, is loaded instead of
+the Keras file, without importing Keras or TensorFlow.
+"""
+import os
+import tempfile
+import zipfile
+
+from liveness.common.atomic import atomic_path
+from liveness.errors import LivenessError, one_line
+from liveness.models.labels import load_label_encoder
+from liveness.models.lite import LiteModel, current_export
+from liveness.models.metadata import read_metadata, resolve_threshold
+
+
+def prepare_runtime(model_path, verbose=False):
+    """What --model `model_path` runs on, said in words: its current LiteRT export (nothing more to import),
+    else TensorFlow, imported here, quietly unless `verbose`."""
+    from liveness.models.fusion import is_fusion, read_fusion
+
+    if is_fusion(model_path):
+        first = prepare_runtime(read_fusion(model_path)[0], verbose)
+        return f"{first}; the second network on ONNX Runtime"
+    export = current_export(model_path)
+    if export:
+        return f"LiteRT ({export}), no TensorFlow"
+    from liveness.quiet import import_tensorflow
+
+    import_tensorflow(verbose)
+    return "TensorFlow (no current LiteRT export: python -m liveness.export MODEL makes one)"
+
+
+def _load_by_extension(path, extension):
+    """keras.models.load_model insists on an extension; give it one through a link."""
+    import keras
+
+    from liveness.models import layers as _registered_layers  # noqa: F401  (custom layers a saved model may use)
+
+    if path.lower().endswith(extension):
+        return keras.models.load_model(path, compile=False)
+    with tempfile.TemporaryDirectory() as folder:
+        link = os.path.join(folder, "model" + extension)
+        os.symlink(os.path.abspath(path), link)
+        return keras.models.load_model(link, compile=False)
+
+
+def load_model(path):
+    """A Keras model from `path` (.keras, Keras 3 HDF5, or Keras 2 HDF5), for inference."""
+    import h5py
+
+    from liveness.models.legacy import is_keras2_hdf5, load_keras2_hdf5
+
+    if not os.path.isfile(path):
+        raise LivenessError(f"model not found: {path}" if not os.path.isdir(path) else
+                            f"{path} is a folder (a TensorFlow SavedModel?); expected a .keras or HDF5 model file")
+    try:
+        if is_keras2_hdf5(path):
+            return load_keras2_hdf5(path)
+        if h5py.is_hdf5(path):
+            return _load_by_extension(path, ".h5")
+        if zipfile.is_zipfile(path):
+            return _load_by_extension(path, ".keras")
+    except LivenessError:
+        raise
+    except Exception as error:
+        raise LivenessError(f"cannot load model {path}: {one_line(error)}") from None
+    raise LivenessError(f"{path} is not a Keras model file (.keras or HDF5)")
+
+
+def save_model(model, path):
+    """Save atomically; `.keras` names get the Keras 3 format, any other name HDF5 (as the original did)."""
+    extension = ".keras" if path.lower().endswith(".keras") else ".h5"
+    with atomic_path(path) as tmp:
+        # keras decides the format from the name, so the temporary file carries the right one
+        named = tmp if tmp.lower().endswith(extension) else tmp + extension
+        model.save(named)
+        if named != tmp:
+            os.replace(named, tmp)
+
+
+def load_model_and_labels(model_path, le_path):
+    """The model (its current LiteRT export where there is one) and its LabelEncoder, checked to agree on the
+    number of classes."""
+    export = current_export(model_path)
+    model = LiteModel(export) if export else load_model(model_path)
+    encoder = load_label_encoder(le_path)
+    outputs = model.output_shape[-1]
+    if outputs != len(encoder.classes_):
+        raise LivenessError(f"model {model_path} has {outputs} outputs but {le_path} names "
+                            f"{len(encoder.classes_)} classes ({', '.join(map(str, encoder.classes_))})")
+    return model, encoder
+
+
+def load_classifier(model_path, le_path, bona_fide="real", threshold=None):
+    """(LivenessClassifier, where its threshold came from), set up the way the model was trained.
+
+    The crop (scales and rule) comes from the model's metadata (the tight face
+    box for models without any, such as the original tutorial's); the input size from
+    the model itself; the threshold from `threshold`, else calibration, else 0.5.
+    """
+    from liveness.faces.crops import Crop
+    from liveness.models.classifier import LivenessClassifier
+    from liveness.models.fusion import is_fusion, load_fusion
+
+    if is_fusion(model_path):
+        return load_fusion(model_path, le_path, bona_fide, threshold)
+    model, encoder = load_model_and_labels(model_path, le_path)
+    threshold, source = resolve_threshold(model_path, threshold)
+    crop = Crop.from_metadata(read_metadata(model_path))
+    return LivenessClassifier(model, encoder, bona_fide, threshold, crop), source

@@ -1,0 +1,173 @@
+"""The scoring behind liveness_api.py: decisions from the scorers' probabilities, the publish folder.
+
+Kept apart from the HTTP layer so the rules (limits, decisions, publish
+folder) read on their own. The blocking work (decoding, the SSD, the model)
+runs in scoring processes (liveness.service.scorers), never on the event loop.
+"""
+import asyncio
+import concurrent.futures
+import contextlib
+import csv
+import datetime
+import io
+import os
+import threading
+import uuid
+from dataclasses import dataclass
+
+from liveness.common.digests import file_sha256
+from liveness.errors import LivenessError
+from liveness.evaluation.metrics import FAKE, NOT_SURE, REAL, decide
+from liveness.models.metadata import read_metadata
+from liveness.service.scorers import ScorerPool
+from liveness.service.shared_state import MEMORY, PublishQuota
+
+NO_FACE = "no_face"
+
+
+@dataclass
+class Settings:
+    model: str
+    le: str
+    detector: str = None
+    detector_type: str = None  # None: the one the model names, else the SSD
+    confidence: float = None  # None: the detector's own default
+    threshold: float = None
+    band: tuple = None
+    bona_fide: str = "real"
+    publish: str = None
+    publish_max_mb: float = 1024.0
+    max_upload_mb: float = 10.0
+    max_megapixels: float = 40.0
+    scorers: int = 2
+    verbose: bool = False
+    api_keys: str = None
+    rate_limit: str = None
+    state: str = MEMORY  # where the rate limit and the publish quota are counted (liveness.service.shared_state)
+    max_pending: int = 8
+    max_uploads: int = 256  # bodies being received at once; they hold no scoring slot
+    body_timeout: float = 10.0  # seconds a request body may take to arrive
+    docs: bool = False
+    metrics_private: bool = False
+
+
+def image_decision(decisions):
+    """One decision for a whole image: any fake face makes it fake, then any unsure one."""
+    if not decisions:
+        return NO_FACE
+    for d in (FAKE, NOT_SURE):
+        if d in decisions:
+            return d
+    return REAL
+
+
+class Publisher:
+    """Files each scored image under DIR/<decision>/ with a row in DIR/metadata.csv, up to a size cap.
+
+    The cap is counted where `state` says, so workers and replicas that share the folder share the cap.
+    """
+
+    COLUMNS = ["time", "file", "faces", "scores", "decision", "model_sha256", "key"]
+
+    def __init__(self, folder, max_bytes, state=MEMORY):
+        self.folder = folder
+        os.makedirs(folder, exist_ok=True)
+        self.remove_stale(folder)
+        used = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(folder) for f in files
+                   if not self.is_temporary(f) and f != PublishQuota.ID_FILE)
+        self.quota = PublishQuota(state, folder, max_bytes, used)
+        self.lock = threading.Lock()
+        self.full_reported = False
+        self.metadata = os.path.join(folder, "metadata.csv")
+
+    @staticmethod
+    def is_temporary(name):
+        """An image being written (".<name>.tmp"): never counted, never kept past a restart."""
+        return name.startswith(".") and name.endswith(".tmp")
+
+    @classmethod
+    def remove_stale(cls, folder):
+        """Half-written images left by a service that was killed while writing them."""
+        removed = 0
+        for root, _, files in os.walk(folder):
+            for name in files:
+                if cls.is_temporary(name):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(os.path.join(root, name))
+                        removed += 1
+        if removed:
+            print(f"[INFO] removed {removed} half-written image(s) from the publish folder {folder}", flush=True)
+
+    def save(self, data, extension, faces, decision, model_sha256, key_name="anonymous"):
+        """Save one image; returns its path, or None once the cap is reached."""
+        if not self.quota.reserve(len(data)):
+            if not self.full_reported and not self.quota.outage.lost:
+                print(f"[WARNING] publish folder {self.folder} reached its cap; no more images are saved", flush=True)
+                self.full_reported = True
+            return None
+        now = datetime.datetime.now(datetime.timezone.utc)
+        name = f"{now:%Y%m%dT%H%M%S%f}_{uuid.uuid4().hex[:8]}{extension}"
+        folder = os.path.join(self.folder, decision)
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, name)
+        tmp = os.path.join(folder, f".{name}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+        row = io.StringIO()
+        csv.writer(row).writerow([now.isoformat(), os.path.join(decision, name), len(faces),
+                                  ";".join(f"{f['score']:.6f}" for f in faces), decision, model_sha256, key_name])
+        with self.lock:
+            new = not os.path.isfile(self.metadata)
+            with open(self.metadata, "a", newline="") as f:
+                if new:
+                    csv.writer(f).writerow(self.COLUMNS)
+                f.write(row.getvalue())  # the whole row in one write, after the image is in place
+        return path
+
+
+class LivenessService:
+    """The scoring processes, the model's identity and threshold, and the publish folder."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.pool = ScorerPool(settings, settings.scorers)  # bad input fails here, in one line
+        described = self.pool.description
+        self.classes, self.threshold = described["classes"], described["threshold"]
+        self.threshold_source = described["threshold_source"]
+        if settings.bona_fide not in self.classes:
+            self.pool.close()
+            raise LivenessError(f"the model has no '{settings.bona_fide}' class (its classes: {', '.join(self.classes)})")
+        self.bona_column = self.classes.index(settings.bona_fide)
+        self.files = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="publish")
+        metadata = read_metadata(settings.model)
+        trained = metadata.get("trained_at") or datetime.datetime.fromtimestamp(
+            os.path.getmtime(settings.model), datetime.timezone.utc).isoformat()
+        self.identity = {"file": os.path.basename(settings.model), "sha256": file_sha256(settings.model),
+                         "trained_at": trained}
+        self.publisher = (Publisher(settings.publish, settings.publish_max_mb * 1e6, settings.state)
+                          if settings.publish else None)
+        self.max_bytes = int(settings.max_upload_mb * 1e6)
+
+    async def score(self, data, key_name="anonymous"):
+        """The JSON answer for one encoded image; `key_name` (never the key) is what the publish folder records."""
+        shape, extension, faces, probabilities = await self.pool.score(data)
+        scores = [float(p[self.bona_column]) for p in probabilities]
+        decisions = list(decide(scores, self.threshold, self.settings.band)) if scores else []
+        answer_faces = [{"box": [int(v) for v in box], "detector_confidence": round(float(confidence), 6),
+                         "score": score, "decision": str(decision)}
+                        for (box, confidence), score, decision in zip(faces, scores, decisions)]
+        decision = image_decision(decisions)
+        answer = {"faces": answer_faces, "decision": decision,
+                  "image": {"width": int(shape[1]), "height": int(shape[0])},
+                  "threshold": self.threshold, "band": list(self.settings.band) if self.settings.band else None,
+                  "model": self.identity}
+        if self.publisher is not None:
+            await asyncio.get_running_loop().run_in_executor(
+                self.files, self.publisher.save, data, extension, answer_faces, decision, self.identity["sha256"],
+                key_name)
+        return answer
+
+    def close(self):
+        self.pool.close()
+        self.files.shutdown(wait=False)

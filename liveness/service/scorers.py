@@ -1,0 +1,260 @@
+"""Scoring processes for the service: decoding, the face detector and the model, away from the event loop.
+
+Each scorer is a process of its own, with its own interpreter, model and
+detector, scoring one image at a time. Kept out of the process that answers
+HTTP for two reasons:
+- a flood of refused requests keeps the event loop's thread busy, and in one
+  process it would hold the GIL against the scoring of the requests that were
+  admitted;
+- the event loop's thread can then run at a lower CPU priority than the
+  scorers (`yield_to_scorers`), so that refusals take only the CPU that
+  scoring leaves.
+Nothing here imports TensorFlow in the serving process; each scorer does.
+"""
+import asyncio
+import concurrent.futures
+import io
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+import warnings
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from liveness.errors import ApiError, LivenessError, one_line
+
+# what decode_image reads: Pillow reads the header, OpenCV the pixels (tried on this build: each decodes)
+FORMATS = "JPEG, PNG, BMP, WebP, TIFF, GIF, JPEG 2000 or AVIF"
+
+
+def decode_image(data, max_pixels):
+    """(BGR image, file extension) from encoded bytes; the size is checked from the header before decoding."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            header = Image.open(io.BytesIO(data))
+            (width, height) = header.size
+            extension = "." + (header.format or "img").lower().replace("jpeg", "jpg")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ApiError(413, "image too large in pixels") from None
+    except Exception:
+        raise ApiError(415, f"the body is not an image format this service reads ({FORMATS})") from None
+    if width * height > max_pixels:
+        raise ApiError(413, f"image of {width}x{height} pixels exceeds {max_pixels / 1e6:.0f} megapixels")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ApiError(422, "the image could not be decoded (truncated or corrupt)")
+    return image, extension
+
+
+class ImageScorer:
+    """What a scoring process holds: the model and a detector, warmed up; scores one encoded image."""
+
+    def __init__(self, settings):
+        from liveness.models.model_io import prepare_runtime
+
+        self.runtime = prepare_runtime(settings.model, settings.verbose)  # TensorFlow, quietly, unless an export serves
+        from liveness.faces.detectors import create_detector
+        from liveness.models.metadata import resolve_detector_type
+        from liveness.models.model_io import load_classifier
+
+        self.classifier, self.threshold_source = load_classifier(settings.model, settings.le, settings.bona_fide,
+                                                                 settings.threshold)
+        kind, _ = resolve_detector_type(settings.detector_type, settings.model)
+        self.detector = create_detector(kind, settings.detector, settings.confidence)
+        self.max_pixels = settings.max_megapixels * 1e6
+        blank = np.zeros((480, 640, 3), "uint8")  # the first real request should not pay for tracing
+        self.detector.detect(blank)
+        self.classifier.predict([self.classifier.crop(blank, (240, 140, 400, 340))])
+
+    def describe(self):
+        return {"classes": self.classifier.classes, "threshold": self.classifier.threshold, "runtime": self.runtime,
+                "threshold_source": self.threshold_source}
+
+    def score(self, data):
+        """(image shape, file extension, [(box, confidence)], (faces, classes) probabilities)."""
+        image, extension = decode_image(data, self.max_pixels)
+        faces = self.detector.detect(image)
+        probabilities = self.classifier.predict([self.classifier.crop(image, box) for box, _ in faces])
+        return image.shape, extension, faces, probabilities
+
+
+def _scorer_main(connection, settings):
+    """A scoring process: set up, say so, then answer one image at a time until the service goes away."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the service's to handle; it ends us by closing the pipe
+    try:
+        scorer = ImageScorer(settings)
+    except Exception as error:  # reported by the service as its one-line start-up error
+        connection.send(("error", one_line(error)))
+        return
+    connection.send(("ok", scorer.describe()))
+    while True:
+        try:
+            data = connection.recv_bytes()
+        except (EOFError, OSError):
+            return  # the service stopped, however it stopped
+        try:
+            connection.send(("ok", scorer.score(data)))
+        except ApiError as error:
+            connection.send(("api_error", (error.status, error.detail)))
+        except Exception as error:
+            connection.send(("error", one_line(error)))
+
+
+class ScorerDied(Exception):
+    """The scoring process ended while a request was in its hands."""
+
+
+class Scorer:
+    """The service's end of one scoring process."""
+
+    def __init__(self, settings, context):
+        self.connection, child_end = context.Pipe()
+        self.process = context.Process(target=_scorer_main, args=(child_end, settings), daemon=True,
+                                       name="liveness-scorer")
+        self.process.start()
+        child_end.close()
+        self.ready = False  # true once the process has said it loaded the model
+
+    def wait_ready(self, timeout=None):
+        """Whether the process has loaded the model, waiting at most `timeout` seconds (None: as long as it takes)."""
+        if not self.ready and (timeout is None or self.connection.poll(timeout)):
+            # its description says it loaded; a LivenessError or ScorerDied says why not
+            self.description = self.answer()
+            self.ready = True
+        return self.ready
+
+    def answer(self):
+        try:
+            kind, value = self.connection.recv()
+        except (EOFError, OSError):
+            raise ScorerDied from None
+        if kind == "api_error":
+            raise ApiError(*value)
+        if kind == "error":
+            raise LivenessError(value)
+        return value
+
+    def score(self, data):
+        """Blocking: send one encoded image, wait for its answer (see ImageScorer.score)."""
+        try:
+            self.connection.send_bytes(data)
+        except (OSError, ValueError):
+            raise ScorerDied from None
+        try:
+            return self.answer()
+        except LivenessError as error:  # not the client's mistake: logged here, a plain 500 for the client
+            print(f"[ERROR] scoring failed: {error}", flush=True)
+            raise ApiError(500, "internal error while scoring the image") from None
+
+    def stop(self):
+        self.connection.close()
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+
+
+class Slot:
+    """One scoring process and the thread that feeds it; the watchdog swaps in a new process when it dies."""
+
+    def __init__(self, scorer):
+        self.scorer = scorer
+
+
+RESTARTING = "the scoring process stopped and was restarted; try again shortly"
+
+
+class ScorerPool:
+    """`count` scoring processes, each served by a thread of its own; requests are taken in arrival order.
+
+    A watchdog thread waits on every process: one that dies, busy or idle, is replaced at once. The request it
+    held gets a 503 at once, and so does a request that reaches a replacement still loading its model.
+    """
+
+    def __init__(self, settings, count, ready_wait=1.0):
+        self.settings, self.ready_wait = settings, ready_wait
+        self.context = multiprocessing.get_context("spawn")  # never fork a process that may hold threads
+        scorers = [Scorer(settings, self.context) for _ in range(count)]  # they load their models in parallel
+        try:
+            for scorer in scorers:
+                scorer.wait_ready()
+        except (LivenessError, ScorerDied) as error:
+            for scorer in scorers:
+                scorer.stop()
+            raise LivenessError(str(error) or "a scoring process ended while loading the model") from None
+        self.description = scorers[0].description
+        self.slots = [Slot(scorer) for scorer in scorers]
+        self.local = threading.local()
+        unclaimed = queue.SimpleQueue()
+        for slot in self.slots:
+            unclaimed.put(slot)
+        self.threads = concurrent.futures.ThreadPoolExecutor(count, thread_name_prefix="scorer", initializer=self._claim,
+                                                             initargs=(unclaimed,))
+        # every thread started now: a thread keeps the CPU priority of the thread that made it
+        gate = threading.Barrier(count + 1)
+        started = [self.threads.submit(gate.wait) for _ in range(count)]
+        gate.wait()
+        concurrent.futures.wait(started)
+        self.closing = threading.Event()
+        self.watchdog = threading.Thread(target=self._watch, name="scorer-watchdog", daemon=True)
+        self.watchdog.start()
+
+    @property
+    def scorers(self):
+        return [slot.scorer for slot in self.slots]
+
+    def _claim(self, unclaimed):
+        self.local.slot = unclaimed.get_nowait()
+
+    async def score(self, data):
+        """A scorer's answer for one encoded image (see ImageScorer.score), on the first free scorer."""
+        return await asyncio.get_running_loop().run_in_executor(self.threads, self._score_here, data)
+
+    def _score_here(self, data):
+        scorer = self.local.slot.scorer
+        try:
+            if not scorer.wait_ready(self.ready_wait):
+                raise ApiError(503, RESTARTING)
+            return scorer.score(data)
+        except (ScorerDied, LivenessError):  # the watchdog replaces it; this request is not kept waiting
+            raise ApiError(503, RESTARTING) from None
+
+    def _watch(self):
+        """Replace every scoring process that ends, as soon as it ends, until the pool closes."""
+        from multiprocessing.connection import wait
+
+        while not self.closing.is_set():
+            by_sentinel = {slot.scorer.process.sentinel: slot for slot in self.slots}
+            for sentinel in wait(list(by_sentinel), timeout=0.5):
+                if self.closing.is_set():
+                    return
+                slot = by_sentinel[sentinel]
+                dead = slot.scorer
+                slot.scorer = Scorer(self.settings, self.context)  # loads in the background
+                dead.stop()
+                print(f"[WARNING] a scoring process ended (exit code {dead.process.exitcode}); a new one is "
+                      "taking its place", flush=True)
+
+    def close(self):
+        self.closing.set()
+        for scorer in self.scorers:
+            scorer.stop()
+        self.threads.shutdown(wait=False)
+
+
+def yield_to_scorers(step=10):
+    """Lowers the calling thread, the event loop's, `step` nice levels; the scorers keep theirs.
+
+    Linux keeps a nice value per thread. Returns the new value, or None where the system refuses.
+    """
+    try:
+        thread = threading.get_native_id()
+        nice = os.getpriority(os.PRIO_PROCESS, thread) + step
+        os.setpriority(os.PRIO_PROCESS, thread, nice)
+        return nice
+    except (AttributeError, OSError):
+        return None

@@ -1,4 +1,4 @@
-"""Setup's entry point: python -m liveness.detector [FOLDER] copies the SSD's files into face_detector/.
+"""Setup's entry point: python -m liveness.detector [FOLDER] copies the SSD's files to face_detector/.
 
 The detectors themselves live in liveness.faces.detectors, one backend a file.
 """

@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
-from cross_person import figures, fmt, lopo_thresholds, read_scores  # noqa: E402
+from cross_person import at_own_threshold, figures, fmt, lopo_thresholds, read_scores  # noqa: E402
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
 
 
@@ -63,13 +63,9 @@ def main():
         print(f"[INFO] without {person}: " + ", ".join(f"{n} {fmt(a)}" for n, a in inner.items()) +
               f" -> {picks[person]}")
     # each person scored by the recipe picked without them, at that recipe's own LOPO threshold for them
-    nested = []
-    for person in persons:
-        chosen = rows[picks[person]]
-        thresholds = lopo_thresholds(chosen) if rules[picks[person]] == "lopo" else None
-        for r in chosen:
-            if r["subject"] == person:
-                nested.append({**r, "score": r["score"] - thresholds[person] + 0.5} if thresholds else r)
+    decided = {name: at_own_threshold(rows[name], lopo_thresholds(rows[name])) if rules[name] == "lopo" else rows[name]
+               for name in set(picks.values())}
+    nested = [r for person in persons for r in decided[picks[person]] if r["subject"] == person]
     f = figures(nested, 0.5)["frame"]
     print(f"[INFO] the rule, nested LOPO: ACER {fmt(f['acer'])}, APCER {fmt(f['apcer'])}, BPCER {fmt(f['bpcer'])}; "
           f"picked {', '.join(sorted(set(picks.values())))}")

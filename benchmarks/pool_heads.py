@@ -2,6 +2,7 @@
 
     python benchmarks/pool_heads.py                      # every person of ../shared/data, every 3rd frame
     python benchmarks/pool_heads.py --data NEW --every 1
+    python benchmarks/pool_heads.py --context output/ln_context      # and fusions with LivenessNet context
 
 Every recording (videos and image sets) goes once through the pair's own detector (RetinaFace) and
 the pair; each kept frame leaves the pair's score, both networks' 128-d embeddings and their logits
@@ -13,6 +14,11 @@ LOPO; ties go to the earlier recipe in RECIPES (the simpler). Its honest figure 
 each person, the rule is applied to the LOPO figures of the other persons alone (every head trained
 without both), and the chosen recipe's LOPO score is that person's. The rule's own choice on all
 persons is what to ship; the nested figure is what to quote for it.
+
+--context names a finished cross_person.py run of LivenessNet `context` (trained per fold, --detector-type
+retinaface, the same frames): its held-out scores join the pair's faces by recording and frame, and two
+more recipes fuse them on logits, the weights chosen per LOPO fold like the second network's. Only the
+faces that run scored are then compared.
 
 It prints a table (recipes x frame APCER per instrument, BPCER, ACER, AUC, worst person, recording
 errors; a recording is decided by its frames' mean score), the nested-LOPO row, and each step's time,
@@ -34,7 +40,7 @@ from cross_person import ATTACK_TYPES, DEFAULT_DATA, DEFAULT_EXCLUDE, attack_typ
 from cross_person import figures as person_figures  # noqa: E402
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
 from liveness.evaluation.metrics import equal_error_rate  # noqa: E402
-from liveness.models.fusion import choose_weight, fused_scores  # noqa: E402
+from liveness.models.fusion import choose_weight, fused_scores, logit  # noqa: E402
 
 BONA_FIDE = "real"
 # name: (features, C of the logistic regression, or None for the pair's own score; threshold rule)
@@ -50,6 +56,11 @@ RECIPES = {
     "second@0.5": ("second", None, "0.5"),
     "fusion-pair-second": ("fusion", None, "0.5"),
 }
+# added in a later session, with --context (counted in the recipes tried): fusions with LivenessNet context
+CONTEXT_RECIPES = {
+    "fusion-pair-context": (("context",), None, "0.5"),
+    "fusion-pair-second-context": (("second", "context"), None, "0.5"),
+}
 SECOND = os.path.join(DEFAULT_DATA, "pretrained", "face-antispoof-onnx", "best_model.onnx")
 
 
@@ -62,6 +73,7 @@ def parse_args():
     ap.add_argument("--every", type=int, default=3, help="score every N-th frame (as cross_person.py's --eval-skip)")
     ap.add_argument("--exclude", default=DEFAULT_EXCLUDE, help="frames left out (CSV; 'none')")
     ap.add_argument("--no-nested", action="store_true", help="skip the nested LOPO of the choice rule")
+    ap.add_argument("--context", help="a cross_person.py work folder of LivenessNet context's held-out scores")
     ap.add_argument("--second", default=SECOND,
                     help="the second network (face-antispoof-onnx's best_model.onnx; default: ../shared/data's copy)")
     args = ap.parse_args()
@@ -141,6 +153,62 @@ def add_second(data, args):
     data["second"] = logits
 
 
+def add_context(data, work):
+    """LivenessNet context's held-out real score for every face its run scored; the others are dropped."""
+    import glob
+
+    from cross_person import read_scores
+
+    paths = sorted(glob.glob(os.path.join(work, "fold*", "eval", "scores.csv")))
+    if not paths:
+        raise LivenessError(f"no fold*/eval/scores.csv in {work} (a cross_person.py run that trained per fold)")
+    scores = {(r["recording"], r["frame"]): r["score"] for p in paths for r in read_scores(p)}
+    keys = list(zip(data["recording"], data["frame"].astype(int)))
+    kept = np.array([k in scores for k in keys])
+    print(f"[INFO] LivenessNet context scored {int(kept.sum())} of the {len(keys)} faces; the rest are left out",
+          flush=True)
+    data = {k: v[kept] for k, v in data.items()}
+    data["context"] = np.array([scores[k] for k, keep in zip(keys, kept) if keep])
+    return data
+
+
+def recipes_of(data):
+    return {**RECIPES, **(CONTEXT_RECIPES if "context" in data else {})}
+
+
+def member_logits(data, member):
+    return data["second"] if member == "second" else logit(data[member])
+
+
+# the weights of the other members, the pair's being 1 minus their sum: every grid point of 0.1 steps
+def weight_grid(count):
+    steps = [w / 10 for w in range(11)]
+    grid = [()]
+    for _ in range(count):
+        grid = [g + (w,) for g in grid for w in steps if round(sum(g) + w, 6) <= 1.0]
+    return grid
+
+
+def fused_members(data, members, weights, rows=slice(None)):
+    total = (1 - sum(weights)) * logit(data["score"][rows])
+    for member, w in zip(members, weights):
+        total = total + w * member_logits(data, member)[rows]
+    return 1.0 / (1.0 + np.exp(-total))
+
+
+def member_weights(data, members, train):
+    """The members' weights whose fused scores have the lowest pooled ACER at 0.5 on `train`; on a tie the
+    smaller total weight of the members, then the smaller weights in order (choose_weight's rule)."""
+    bona = data["label"][train] == BONA_FIDE
+    best = None
+    for weights in weight_grid(len(members)):
+        accepted = fused_members(data, members, weights, train) >= 0.5
+        acer = (accepted[~bona].mean() + (~accepted[bona]).mean()) / 2
+        key = (round(float(acer), 12), round(sum(weights), 6), weights)
+        best = key if best is None or key < best else best
+    return best[2]
+
+
 def fused(data, w):
     return fused_scores(data["score"], data["second"], w)
 
@@ -164,7 +232,7 @@ def head_scores(features, labels, train, test, c):
 
 def lopo_decisions(data, recipe, persons):
     """(scores, thresholds) over the rows of `persons`, each person scored and thresholded without them."""
-    kind, c, rule = RECIPES[recipe]
+    kind, c, rule = recipes_of(data)[recipe]
     subjects, labels = data["subject"], data["label"]
     scores, thresholds = np.zeros(len(labels)), np.zeros(len(labels))
     for person in persons:
@@ -176,6 +244,8 @@ def lopo_decisions(data, recipe, persons):
             scores[test] = 1.0 / (1.0 + np.exp(-data["second"][test]))
         elif kind == "fusion":
             scores[test] = fused(data, fusion_weight(data, train))[test]
+        elif isinstance(kind, tuple):
+            scores[test] = fused_members(data, kind, member_weights(data, kind, train), test)
         else:
             scores[test] = head_scores(data[kind], labels, train, test, c)
         if rule == "0.5":
@@ -207,8 +277,9 @@ def nested(data, persons):
     chosen, scores, thresholds = {}, np.zeros(len(data["label"])), np.zeros(len(data["label"]))
     for person in persons:
         others = [p for p in persons if p != person]
-        acers = {r: pooled_acer(data, r, others) for r in RECIPES}
-        chosen[person] = min(RECIPES, key=lambda r: (acers[r], list(RECIPES).index(r)))
+        recipes = recipes_of(data)
+        acers = {r: pooled_acer(data, r, others) for r in recipes}
+        chosen[person] = min(recipes, key=lambda r: (acers[r], list(recipes).index(r)))
         s, t, rows = lopo_decisions(data, chosen[person], persons)
         mine = data["subject"][rows] == person
         index = np.flatnonzero(rows)[mine]
@@ -244,22 +315,31 @@ def main():
         add_second(data, args)
         np.savez(cache, **data)
         timings["second network"] = round(time.perf_counter() - t, 1)
-    persons = sorted(set(data["subject"]))
+    if args.context:
+        data = add_context(data, args.context)
+    persons, recipes = sorted(set(data["subject"])), recipes_of(data)
     results = {}
     print("| recipe (LOPO) | APCER (per instrument) | BPCER | ACER | AUC | worst person | recordings wrong |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for name in RECIPES:
+    for name in recipes:
         t = time.perf_counter()
         scores, thresholds, rows = lopo_decisions(data, name, persons)
         results[name] = figures(data, rows, scores, thresholds)
         timings[name] = round(time.perf_counter() - t, 1)
         print(row(name, results[name]), flush=True)
-    choice = min(RECIPES, key=lambda r: (results[r]["frame"]["acer"], list(RECIPES).index(r)))
+    choice = min(recipes, key=lambda r: (results[r]["frame"]["acer"], list(recipes).index(r)))
     print(f"[INFO] the choice rule on all {len(persons)} persons picks {choice} "
-          f"(LOPO ACER {fmt(results[choice]['frame']['acer'])}); {len(RECIPES)} recipes tried")
-    weight = float(fusion_weight(data, np.ones(len(data["score"]), bool)))
+          f"(LOPO ACER {fmt(results[choice]['frame']['acer'])}); {len(recipes)} recipes here")
+    everyone = np.ones(len(data["score"]), bool)
+    weight = float(fusion_weight(data, everyone))
     print(f"[INFO] fusion-pair-second's weight of the second network, chosen on all persons: {weight:.1f}")
     out = {"recipes": results, "choice": choice, "fusion_weight": weight, "persons": persons, "every": args.every, "timings": timings}
+    for name, (kind, _, _) in recipes.items():
+        if isinstance(kind, tuple):
+            weights = member_weights(data, kind, everyone)
+            out[f"{name}_weights"] = dict(zip(kind, weights))
+            print(f"[INFO] {name}'s weights, chosen on all persons: "
+                  + ", ".join(f"{m} {w:.1f}" for m, w in zip(kind, weights)))
     if not args.no_nested:
         t = time.perf_counter()
         out["nested"], out["nested_choices"] = nested(data, persons)

@@ -40,10 +40,11 @@ from cross_person import ATTACK_TYPES, DEFAULT_DATA, DEFAULT_EXCLUDE, attack_typ
 from cross_person import figures as person_figures  # noqa: E402
 from liveness.errors import LivenessError, exit_on_error  # noqa: E402
 from liveness.evaluation.metrics import equal_error_rate  # noqa: E402
-from liveness.models.fusion import choose_weight, fused_scores, logit  # noqa: E402
+from liveness.models.fusion import blend, choose_weights, logit  # noqa: E402
 
 BONA_FIDE = "real"
-# name: (features, C of the logistic regression, or None for the pair's own score; threshold rule)
+# name: (features, a tuple of members fused with the pair, or None for the pair's own score;
+#        C of the logistic regression; threshold rule)
 RECIPES = {
     "pair@0.5": (None, None, "0.5"),
     "pair@lopo-threshold": (None, None, "lopo"),
@@ -54,7 +55,7 @@ RECIPES = {
     "head-embeddings-C0.001": ("embeddings", 0.001, "0.5"),
     # added after the rows above were seen (counted in the recipes tried): the second network, alone and fused
     "second@0.5": ("second", None, "0.5"),
-    "fusion-pair-second": ("fusion", None, "0.5"),
+    "fusion-pair-second": (("second",), None, "0.5"),  # what train_liveness.py --recipe fused makes
 }
 # added in a later session, with --context (counted in the recipes tried): fusions with LivenessNet context
 CONTEXT_RECIPES = {
@@ -180,43 +181,15 @@ def member_logits(data, member):
     return data["second"] if member == "second" else logit(data[member])
 
 
-# the weights of the other members, the pair's being 1 minus their sum: every grid point of 0.1 steps
-def weight_grid(count):
-    steps = [w / 10 for w in range(11)]
-    grid = [()]
-    for _ in range(count):
-        grid = [g + (w,) for g in grid for w in steps if round(sum(g) + w, 6) <= 1.0]
-    return grid
-
-
 def fused_members(data, members, weights, rows=slice(None)):
-    total = (1 - sum(weights)) * logit(data["score"][rows])
-    for member, w in zip(members, weights):
-        total = total + w * member_logits(data, member)[rows]
-    return 1.0 / (1.0 + np.exp(-total))
+    return blend(data["score"][rows], [member_logits(data, m)[rows] for m in members], weights)
 
 
 def member_weights(data, members, train):
-    """The members' weights whose fused scores have the lowest pooled ACER at 0.5 on `train`; on a tie the
-    smaller total weight of the members, then the smaller weights in order (choose_weight's rule)."""
-    bona = data["label"][train] == BONA_FIDE
-    best = None
-    for weights in weight_grid(len(members)):
-        accepted = fused_members(data, members, weights, train) >= 0.5
-        acer = (accepted[~bona].mean() + (~accepted[bona]).mean()) / 2
-        key = (round(float(acer), 12), round(sum(weights), 6), weights)
-        best = key if best is None or key < best else best
-    return best[2]
-
-
-def fused(data, w):
-    return fused_scores(data["score"], data["second"], w)
-
-
-def fusion_weight(data, train):
-    """The weight of the second network whose fused scores have the lowest pooled ACER on `train` at 0.5
-    (liveness.models.fusion.choose_weight: the rule train_liveness.py --recipe fused applies to a dataset)."""
-    return choose_weight(data["score"][train], data["second"][train], data["label"][train] == BONA_FIDE)[0]
+    """The members' weights whose fused scores have the lowest pooled ACER at 0.5 on `train`
+    (liveness.models.fusion.choose_weights, the rule of the shipped fusion's one weight)."""
+    others = [member_logits(data, m)[train] for m in members]
+    return choose_weights(data["score"][train], others, data["label"][train] == BONA_FIDE)[0]
 
 
 def head_scores(features, labels, train, test, c):
@@ -242,8 +215,6 @@ def lopo_decisions(data, recipe, persons):
             scores[test] = data["score"][test]
         elif kind == "second":
             scores[test] = 1.0 / (1.0 + np.exp(-data["second"][test]))
-        elif kind == "fusion":
-            scores[test] = fused(data, fusion_weight(data, train))[test]
         elif isinstance(kind, tuple):
             scores[test] = fused_members(data, kind, member_weights(data, kind, train), test)
         else:
@@ -331,9 +302,7 @@ def main():
     print(f"[INFO] the choice rule on all {len(persons)} persons picks {choice} "
           f"(LOPO ACER {fmt(results[choice]['frame']['acer'])}); {len(recipes)} recipes here")
     everyone = np.ones(len(data["score"]), bool)
-    weight = float(fusion_weight(data, everyone))
-    print(f"[INFO] fusion-pair-second's weight of the second network, chosen on all persons: {weight:.1f}")
-    out = {"recipes": results, "choice": choice, "fusion_weight": weight, "persons": persons, "every": args.every, "timings": timings}
+    out = {"recipes": results, "choice": choice, "persons": persons, "every": args.every, "timings": timings}
     for name, (kind, _, _) in recipes.items():
         if isinstance(kind, tuple):
             weights = member_weights(data, kind, everyone)

@@ -7,6 +7,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 
 import pool_heads  # noqa: E402
+from liveness.models.fusion import weight_grid  # noqa: E402
 
 
 def pool(pair_wrong_on):
@@ -28,8 +29,8 @@ def pool(pair_wrong_on):
 
 
 def test_the_weight_grid_covers_the_simplex_in_tenths():
-    assert pool_heads.weight_grid(1) == [(w / 10,) for w in range(11)]
-    grid = pool_heads.weight_grid(2)
+    assert weight_grid(1) == [(w / 10,) for w in range(11)]
+    grid = weight_grid(2)
     assert len(grid) == 66 and (0.0, 0.0) in grid and (0.3, 0.7) in grid and (0.6, 0.5) not in grid
 
 

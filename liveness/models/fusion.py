@@ -66,26 +66,48 @@ def logit(p):
     return np.log(p / (1 - p))
 
 
-WEIGHTS = np.round(np.linspace(0.0, 1.0, 11), 2)  # the second network's weights a fusion is chosen among
+def weight_grid(count):
+    """Every `count` weights of other members in tenths whose sum is at most 1 (the first model's weight is
+    1 minus their sum): the weights a fusion is chosen among."""
+    grid = [()]
+    for _ in range(count):
+        grid = [g + (w / 10,) for g in grid for w in range(11) if round(sum(g) + w / 10, 6) <= 1.0]
+    return grid
+
+
+def blend(first, others, weights):
+    """Real scores from the first model's real probabilities and other members' logits, fused on logits:
+    (1 - sum(weights)) x logit(first) + sum of each weight x its member's logit."""
+    total = (1 - sum(weights)) * logit(first)
+    for other, weight in zip(others, weights):
+        total = total + weight * np.asarray(other, "float64")
+    return 1.0 / (1.0 + np.exp(-total))
 
 
 def fused_scores(first, second, weight):
     """Real scores from the first model's real probabilities and the second network's logits."""
-    return 1.0 / (1.0 + np.exp(-((1 - weight) * logit(first) + weight * np.asarray(second, "float64"))))
+    return blend(first, [second], [weight])
 
 
-def choose_weight(first, second, is_bona_fide):
-    """(weight, {weight: (APCER, BPCER, ACER)}): the weight whose fused scores have the lowest ACER at 0.5,
-    the smaller weight on a tie (the rule benchmarks/pool_heads.py chose the shipped fusion by)."""
+def choose_weights(first, others, is_bona_fide):
+    """(weights, {weights: (APCER, BPCER, ACER)}): the members' weights whose fused scores have the lowest
+    ACER at 0.5; on a tie the smaller total weight, then the smaller weights in order (the rule
+    benchmarks/pool_heads.py chose the shipped fusion by)."""
     is_bona_fide = np.asarray(is_bona_fide, bool)
     if is_bona_fide.all() or not is_bona_fide.any():
         raise LivenessError("choosing a fusion weight needs live faces and attacks")
     table = {}
-    for w in WEIGHTS:
-        accepted = fused_scores(first, second, w) >= 0.5
+    for weights in weight_grid(len(others)):
+        accepted = blend(first, others, weights) >= 0.5
         apcer, bpcer = float(accepted[~is_bona_fide].mean()), float((~accepted[is_bona_fide]).mean())
-        table[float(w)] = (apcer, bpcer, (apcer + bpcer) / 2)
-    return min(table, key=lambda w: (table[w][2], w)), table
+        table[weights] = (apcer, bpcer, (apcer + bpcer) / 2)
+    return min(table, key=lambda w: (round(table[w][2], 12), round(sum(w), 6), w)), table  # equal ACERs tie
+
+
+def choose_weight(first, second, is_bona_fide):
+    """(weight, {weight: (APCER, BPCER, ACER)}) of the second network: choose_weights for one member."""
+    (weight,), table = choose_weights(first, [second], is_bona_fide)
+    return weight, {w: figures for (w,), figures in table.items()}
 
 
 class FusionCrop:

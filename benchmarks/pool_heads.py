@@ -214,7 +214,7 @@ def lopo_decisions(data, recipe, persons):
         if kind is None:
             scores[test] = data["score"][test]
         elif kind == "second":
-            scores[test] = 1.0 / (1.0 + np.exp(-data["second"][test]))
+            scores[test] = blend(data["score"][test], [data["second"][test]], [1.0])  # the second alone
         elif isinstance(kind, tuple):
             scores[test] = fused_members(data, kind, member_weights(data, kind, train), test)
         else:

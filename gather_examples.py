@@ -21,7 +21,7 @@ import cv2
 from tqdm import tqdm
 
 from liveness.common.atomic import check_writable_folder
-from liveness.common.provenance import recording_of
+from liveness.common.provenance import recording_of, spreadsheet_safe
 from liveness.data.exclusions import Exclusions, add_exclude_argument, load_exclusions
 from liveness.errors import LivenessError, exit_on_error
 from liveness.faces.detectors import add_detector_arguments, create_detector
@@ -96,7 +96,8 @@ class Manifest:
             return next(csv.reader(f), [])
 
     def add(self, roi_path, source, frame, box, confidence):
-        row = [os.path.basename(roi_path), source, frame, *box, f"{confidence:.4f}", self.detector]
+        row = [spreadsheet_safe(os.path.basename(roi_path)), spreadsheet_safe(source), frame, *box, f"{confidence:.4f}",
+               self.detector]
         self.writer.writerow(row[:len(self.columns)])
         self.file.flush()
 

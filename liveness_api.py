@@ -39,6 +39,7 @@ from liveness.faces.detectors import add_detector_arguments
 from liveness.models.metadata import check_threshold, resolve_detector_type
 from liveness.quiet import add_verbose_argument
 from liveness.service.api_keys import ApiKeys, key_from_headers
+from liveness.service.edge import EdgeLimits, connection_cap, protocol_with
 from liveness.service.core import LivenessService, Settings
 from liveness.service.ratelimit import PendingLimit, RateLimit, parse_rate
 from liveness.service.scorers import FORMATS, yield_to_scorers
@@ -188,6 +189,7 @@ def create_app(settings, service=None):
         state["service"].close()
 
     app = FastAPI(title="Face liveness", version="1", lifespan=lifespan,
+                  redirect_slashes=False,  # a redirect would be built from the client's Host header
                   docs_url="/docs" if settings.docs else None, redoc_url=None,
                   openapi_url="/openapi.json" if settings.docs else None,
                   description="Tells live faces from presentation attacks (photos, replayed videos).")
@@ -247,6 +249,9 @@ def create_app(settings, service=None):
         """The model is loaded and requests can be scored."""
         if state["service"] is None:
             return JSONResponse({"status": "loading"}, status_code=503)
+        problem = state["service"].pool.unready_reason()
+        if problem is not None:  # every scoring process failed to load the model: the reason, for the operator
+            return JSONResponse({"status": "unavailable", "detail": problem}, status_code=503)
         return {"status": "ready", "model": state["service"].identity}
 
     @app.post("/v1/liveness", openapi_extra={"requestBody": REQUEST_BODY})
@@ -356,6 +361,18 @@ def parse_args():
                     help="request bodies being received at once at most, per process; past it 503 (0: no cap)")
     ap.add_argument("--body-timeout", type=float, default=10.0,
                     help="seconds a request body may take to arrive; past it 408")
+    ap.add_argument("--max-header-kb", type=float, default=16.0,
+                    help="a request's line and headers at most this size; past it 431, before they are all read")
+    ap.add_argument("--header-timeout", type=float, default=10.0,
+                    help="seconds a connection may take to send a request's headers; past it 408 and closed")
+    ap.add_argument("--idle-timeout", type=float, default=5.0,
+                    help="seconds a kept-alive connection may stay idle between requests")
+    ap.add_argument("--max-connections", type=int, default=1000,
+                    help="open connections at most, per process (fewer if the open-file limit says so); past it "
+                         "the oldest idle ones are closed, or the newcomer gets 503 when none is idle")
+    ap.add_argument("--forwarded-allow-ips", metavar="ADDRESSES", default=None,
+                    help="proxies (comma-separated addresses or networks) whose X-Forwarded-For and -Proto are "
+                         "believed; the client's address is then the one they name (default: none)")
     ap.add_argument("--docs", action="store_true", help="serve the OpenAPI docs at /docs")
     ap.add_argument("--metrics-private", action="store_true", help="/metrics needs an API key too")
     add_verbose_argument(ap)
@@ -377,8 +394,10 @@ def parse_args():
                             f"({args.workers}x the limit): give --state redis://HOST:PORT/DB")
     if args.max_pending < 0 or args.max_uploads < 0:
         raise LivenessError("--max-pending and --max-uploads must be 0 (no cap) or more")
-    if args.body_timeout <= 0:
-        raise LivenessError("--body-timeout must be above 0 seconds")
+    if min(args.body_timeout, args.header_timeout, args.idle_timeout, args.max_header_kb) <= 0:
+        raise LivenessError("--body-timeout, --header-timeout, --idle-timeout and --max-header-kb must be above 0")
+    if args.max_connections < 1:
+        raise LivenessError("--max-connections must be 1 or more")
     if args.metrics_private and args.api_keys is None:
         raise LivenessError("--metrics-private puts /metrics behind the API keys: give --api-keys FILE too")
     return args
@@ -415,14 +434,28 @@ def main():
               f"{f'; rate limit {args.rate_limit} per key' if args.rate_limit else ''}", flush=True)
     print(f"[INFO] serving on http://{args.host}:{args.port}{' (docs at /docs)' if args.docs else ''}, "
           f"{args.workers} worker(s), at most {args.max_pending or 'unlimited'} requests in progress each", flush=True)
+    edge = edge_settings(args)
     if args.workers == 1:
-        uvicorn.run(create_app(settings, service), host=args.host, port=args.port, log_level="warning")
+        uvicorn.run(create_app(settings, service), host=args.host, port=args.port, log_level="warning", **edge)
     else:
         service.close()  # it checked the model; each worker process starts its own scorers
-        serve_workers(settings, args)
+        serve_workers(settings, args, edge)
 
 
-def serve_workers(settings, args):
+def edge_settings(args):
+    """uvicorn's settings for the HTTP edge (liveness.service.edge): header cap and deadline, idle timeout,
+    connection cap, and which proxies' forwarded headers are believed."""
+    limits = EdgeLimits(max_header_bytes=int(args.max_header_kb * 1024), header_timeout=args.header_timeout,
+                        max_connections=connection_cap(args.max_connections), idle_timeout=args.idle_timeout)
+    if limits.max_connections < args.max_connections:
+        print(f"[INFO] at most {limits.max_connections} open connections: the open-file limit holds no more",
+              flush=True)
+    return {"http": protocol_with(limits), "timeout_keep_alive": args.idle_timeout,
+            "proxy_headers": args.forwarded_allow_ips is not None,
+            "forwarded_allow_ips": args.forwarded_allow_ips or ""}
+
+
+def serve_workers(settings, args, edge):
     """Several uvicorn worker processes; /metrics sums all of them from a folder made and removed here."""
     os.environ[SETTINGS_ENV] = json.dumps(settings.__dict__)
     metrics_dir = tempfile.mkdtemp(prefix="liveness-metrics-")
@@ -430,7 +463,7 @@ def serve_workers(settings, args):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     try:
         uvicorn.run("liveness_api:app_from_env", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, log_level="warning")
+                    workers=args.workers, log_level="warning", **edge)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 

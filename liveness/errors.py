@@ -31,6 +31,10 @@ def exit_on_error(main):
         except LivenessError as error:
             print(f"[ERROR] {error}", file=sys.stderr)
             sys.exit(1)
+        except OSError as error:  # a file or folder that cannot be read or written: where, and why
+            where = f"{error.filename}: " if error.filename else ""
+            print(f"[ERROR] {where}{error.strerror or one_line(error)}", file=sys.stderr)
+            sys.exit(1)
         except KeyboardInterrupt:
             print("[INFO] interrupted", file=sys.stderr)
             sys.exit(130)

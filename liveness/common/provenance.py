@@ -9,6 +9,20 @@ import os
 import re
 
 _FRAME_SUFFIX = re.compile(r"_\d{6}(_\d+)?$")
+# a cell a spreadsheet would run as a formula (OWASP's CSV injection): written with a leading apostrophe
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell):
+    """A CSV cell from a file or key name, neutralised if a spreadsheet would take it for a formula;
+    the name stays readable ('=HYPERLINK(...) shows as =HYPERLINK(...) in a spreadsheet)."""
+    cell = str(cell)
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
+def from_spreadsheet_safe(cell):
+    """The name spreadsheet_safe wrote."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS) else cell
 
 
 def recording_of(filename):
@@ -24,13 +38,18 @@ def subject_of(recording):
     return recording.split("_", 1)[0]
 
 
+NAME_COLUMNS = ("file", "source")  # the manifest's cells that come from file names
+
+
 def manifest_rows(folder):
     """{ROI file name: its row} from the folder's gather manifest.csv, or {} without one."""
     path = os.path.join(folder, "manifest.csv")
     if not os.path.isfile(path):
         return {}
     with open(path, newline="") as f:
-        return {row["file"]: row for row in csv.DictReader(f) if row.get("file")}
+        rows = [{k: from_spreadsheet_safe(v) if k in NAME_COLUMNS and v else v for k, v in row.items()}
+                for row in csv.DictReader(f)]
+    return {row["file"]: row for row in rows if row.get("file")}
 
 
 class Manifests:

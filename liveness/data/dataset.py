@@ -2,12 +2,11 @@
 import os
 import sys
 
-import cv2
 import numpy as np
 
 from liveness.errors import LivenessError
 from liveness.faces.crops import Crop, roi_to_input
-from liveness.faces.media import list_images
+from liveness.faces.media import list_images, read_image
 from liveness.faces.recrop import recrop
 
 
@@ -36,7 +35,7 @@ def load_rois(folder, size, crop=Crop()):
     crops = recrop([path for _, path in entries], crop, size) if not crop.is_tight else None
     data, labels, paths, skipped = [], [], [], 0
     for label, path in entries:
-        image = crops[path] if crops is not None else cv2.imread(path)
+        image = crops[path] if crops is not None else read_image(path)
         if image is None:
             print(f"[WARNING] skipping {path}: not a decodable image", file=sys.stderr)
             skipped += 1

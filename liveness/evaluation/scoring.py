@@ -15,7 +15,7 @@ from tqdm import tqdm
 from liveness.common.provenance import origins_of, recording_of, subject_of
 from liveness.data.dataset import class_folders
 from liveness.errors import LivenessError
-from liveness.faces.media import is_recording, list_media, read_frames
+from liveness.faces.media import is_recording, list_media, read_frames, read_image
 from liveness.faces.recrop import recrop
 
 BATCH = 64
@@ -50,10 +50,8 @@ def _faces_of_video(path, label, detector, skip, classifier):
 
 
 def _face_of_image(path, label, detector, detect, origin, classifier, recropped):
-    import cv2
-
     recording, frame = origin  # a gathered ROI's recording and frame, from its manifest
-    image = cv2.imread(path)
+    image = read_image(path)  # unreadable: one line and a non-zero exit; undecodable: skipped
     if image is None:
         print(f"[WARNING] skipping {path}: not a decodable image", file=sys.stderr)
         return "skipped"

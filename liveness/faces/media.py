@@ -20,6 +20,21 @@ def is_image(path):
     return path.lower().endswith(IMAGE_EXTENSIONS)
 
 
+def read_image(path):
+    """A BGR image from a file, None if its bytes do not decode; a file that cannot be read at all (permissions,
+    a folder in its place) is a one-line LivenessError, never taken for a broken image."""
+    import numpy as np
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as error:
+        raise LivenessError(f"cannot read {path}: {error.strerror or error}") from None
+    if not data:
+        return None
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+
+
 def is_video(path):
     return path.lower().endswith(VIDEO_EXTENSIONS)
 
@@ -122,7 +137,7 @@ def read_frames(path, select=None):
         yield from _image_set(path, select)
         return
     if is_image(path):
-        image = cv2.imread(path)
+        image = read_image(path)
         if image is None:
             raise LivenessError(f"cannot decode image {path}")
         yield 0, image if select is None or select(0) else None
@@ -153,7 +168,7 @@ def _image_set(folder, select):
             yield index, None
             continue
         wanted += 1
-        frame = cv2.imread(file)
+        frame = read_image(file)
         if frame is None:
             print(f"[WARNING] skipping frame {index} of {folder}: {os.path.basename(file)} does not decode", flush=True)
             continue

@@ -8,9 +8,11 @@ Any model every command loads (.keras, Keras 3 HDF5, the tutorial's Keras 2 HDF5
 TensorFlow's own TFLite converter, with a free batch size, in float32: the probabilities stay the
 Keras model's (benchmarks/runtime_parity.py). The model's metadata (crop, input size, detector,
 threshold) goes with it, with the SHA-256 of the file it came from, so that commands given the
-Keras file serve the export only while it is that file's.
+Keras file serve the export only while it is that file's, and its own SHA-256, so that an export replaced
+afterwards is refused (liveness.common.integrity).
 """
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -48,7 +50,7 @@ def export(model_path, output=None, model=None):
         flatbuffer = convert(model)
     except Exception as error:
         raise LivenessError(f"cannot convert {model_path} for LiteRT: {one_line(error)}") from None
-    metadata = {**read_metadata(model_path), "runtime": RUNTIME,
+    metadata = {**read_metadata(model_path), "runtime": RUNTIME, "sha256": hashlib.sha256(flatbuffer).hexdigest(),
                 "exported_from": {"file": os.path.abspath(model_path), "sha256": file_sha256(model_path)}}
     write_bytes(output, flatbuffer)
     write_bytes(metadata_path(output), (json.dumps(metadata, indent=2, sort_keys=True) + "\n").encode())

@@ -3,10 +3,12 @@
 A `.fusion` file is JSON naming its two members beside it and the second network's weight:
 
     {"model": "minifasnet.keras", "second": "best_model.onnx", "second_weight": 0.3,
-     "model_sha256": "...", "second_sha256": "..."}
+     "parts_sha256": {"minifasnet.keras": "...", "minifasnet.keras.json": "...", "best_model.onnx": "...",
+                      "minifasnet.tflite": "...", "minifasnet.tflite.json": "..."}}
 
-The members' SHA-256 pin them: a member replaced after the fusion was made is refused, so the
-fusion file's own SHA-256 (the service's model identity) stands for the whole.
+Every part is pinned by its SHA-256: a member, its metadata or its export replaced after the fusion
+was made is refused, so the fusion file's own SHA-256 (the service's model identity) stands for the
+whole.
 
 A face's fused logit is (1 - w) x logit(the model's real probability) + w x the second network's
 real-minus-spoof logit; its real score is that logit's sigmoid, decided against the threshold like
@@ -19,7 +21,7 @@ import os
 import numpy as np
 
 from liveness.common.atomic import write_bytes
-from liveness.common.digests import current_sha256, file_sha256
+from liveness.common.integrity import check_pins, pin
 from liveness.errors import LivenessError
 from liveness.models import second_network
 from liveness.models.classifier import LivenessClassifier
@@ -31,33 +33,51 @@ def is_fusion(model_path):
     return str(model_path).lower().endswith(EXTENSION)
 
 
+REMAKE = ("make the fusion again: python -m liveness.pretrained (the shipped one), or train_liveness.py "
+          "--recipe fused (your own)")
+
+
+def parts_of(model, second):
+    """The files a fusion of `model` and `second` is made of: each member, the first's metadata (crop, input
+    size), and the LiteRT export that serves the first member, with the export's metadata."""
+    from liveness.models.lite import current_export
+    from liveness.models.metadata import metadata_path
+
+    export = current_export(model)
+    return [model, metadata_path(model), second] + ([export, metadata_path(export)] if export else [])
+
+
 def read_fusion(path):
-    """(model path, second network path, weight) from a .fusion file, the members' paths made absolute."""
+    """(model path, second network path, weight) from a .fusion file, the members' paths made absolute, once
+    every part it pinned is checked (liveness.common.integrity)."""
     try:
         with open(path) as f:
             spec = json.load(f)
         folder = os.path.dirname(os.path.abspath(path))
         model, second = (os.path.join(folder, spec[k]) for k in ("model", "second"))
         weight = float(spec["second_weight"])
-        pinned = {model: spec.get("model_sha256"), second: spec.get("second_sha256")}
+        pins = spec.get("parts_sha256")
     except FileNotFoundError:
         raise LivenessError(f"model not found: {path}") from None
+    except (IsADirectoryError, PermissionError) as error:
+        raise LivenessError(f"cannot read the model {path}: {error.strerror}") from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise LivenessError(f"{path} is not a fusion file (JSON with model, second and second_weight)") from None
     if not 0.0 <= weight <= 1.0:
         raise LivenessError(f"{path}: second_weight must be in [0, 1], got {weight}")
-    for member, digest in pinned.items():
-        if digest and os.path.isfile(member) and current_sha256(member) != digest:
-            raise LivenessError(f"{member} changed since {path} was made (SHA-256 differs): make the fusion again")
+    if not isinstance(pins, dict) or not pins:
+        raise LivenessError(f"{path} records no SHA-256 of its parts (made before fusions pinned them): {REMAKE}")
+    check_pins(pins, folder, path, REMAKE)
     return model, second, weight
 
 
 def write_fusion(path, model, second, weight):
-    """A .fusion file naming `model` and `second` relative to it, written atomically."""
+    """A .fusion file naming `model` and `second` relative to it, and pinning every part (parts_of) by
+    SHA-256, written atomically."""
     folder = os.path.dirname(os.path.abspath(path))
     spec = {"model": os.path.relpath(os.path.abspath(model), folder),
-            "second": os.path.relpath(os.path.abspath(second), folder), "second_weight": float(weight)}
-    spec.update({f"{k}_sha256": file_sha256(p) for k, p in (("model", model), ("second", second)) if os.path.isfile(p)})
+            "second": os.path.relpath(os.path.abspath(second), folder), "second_weight": float(weight),
+            "parts_sha256": pin(parts_of(model, second), folder)}
     write_bytes(path, (json.dumps(spec, indent=2) + "\n").encode())
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from liveness.common.digests import current_sha256
 from liveness.errors import LivenessError, one_line
-from liveness.models.metadata import read_metadata
+from liveness.models.metadata import metadata_path, read_metadata
 
 EXTENSION = ".tflite"
 REEXPORT = "re-export it with: python -m liveness.export MODEL"
@@ -34,14 +34,26 @@ def is_export(path):
 
 def current_export(model_path):
     """The export to serve for --model `model_path`: the path itself if it is one, else an export beside it
-    made from this very file (its SHA-256 recorded at export), else None."""
+    made from this very file (its SHA-256 recorded at export), else None. An export whose own bytes are not
+    the ones recorded when it was written is refused in one line, never served."""
     if is_export(model_path):
-        return model_path
+        return check_export(model_path, model_path) if os.path.isfile(metadata_path(model_path)) else model_path
     candidate = export_path(model_path)
     if candidate == model_path or not os.path.isfile(candidate) or not os.path.isfile(model_path):
         return None
     recorded = read_metadata(candidate).get("exported_from", {}).get("sha256")
-    return candidate if recorded == current_sha256(model_path) else None
+    return check_export(candidate, model_path) if recorded == current_sha256(model_path) else None
+
+
+def check_export(path, model_path):
+    """`path` if its SHA-256 is the one its metadata recorded at export; a one-line refusal otherwise."""
+    recorded = read_metadata(path).get("sha256")
+    if recorded != current_sha256(path):
+        source = model_path if model_path != path else read_metadata(path).get("exported_from", {}).get("file", "MODEL")
+        why = "records no SHA-256 of its own (exported before exports did)" if recorded is None else \
+            "is not the file that was exported (its SHA-256 is not the one recorded at export)"
+        raise LivenessError(f"{path} {why}: remake it with python -m liveness.export {source}")
+    return path
 
 
 def uses_tensorflow(model_path):

@@ -34,6 +34,19 @@ def prepare_runtime(model_path, verbose=False):
     return "TensorFlow (no current LiteRT export: python -m liveness.export MODEL makes one)"
 
 
+def files_deciding(model_path):
+    """The files whose bytes decide the scores of --model `model_path`: the model (or fusion file and every
+    part it pins), its metadata, and the LiteRT export that serves it with the export's metadata."""
+    from liveness.models.fusion import is_fusion, parts_of, read_fusion
+    from liveness.models.metadata import metadata_path
+
+    if is_fusion(model_path):
+        return [model_path, *parts_of(*read_fusion(model_path)[:2])]
+    export = current_export(model_path)
+    paths = [model_path, metadata_path(model_path)] + ([export, metadata_path(export)] if export else [])
+    return [p for p in dict.fromkeys(paths) if os.path.isfile(p)]
+
+
 def _load_by_extension(path, extension):
     """keras.models.load_model insists on an extension; give it one through a link."""
     import keras

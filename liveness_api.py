@@ -20,6 +20,7 @@ import asyncio
 import base64
 import binascii
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -291,12 +292,13 @@ def app_from_env():
     return create_app(Settings(**values))
 
 
-def start_local(model, le, *flags, timeout=180, cores=None):
+def start_local(model, le, *flags, timeout=180, cores=None, open_files=None):
     """This service in a child process on a free 127.0.0.1 port: (process, url) once /readyz answers.
 
     For the tests and the load benchmark. The child's output goes to a temporary
     file (a pipe nobody reads would block it once full), quoted if it fails.
     `cores`: the CPU cores it and every process and thread it starts may run on.
+    `open_files`: its limit on open files (soft and hard), as a system with a low one would set it.
     """
     import socket
     import subprocess
@@ -309,7 +311,7 @@ def start_local(model, le, *flags, timeout=180, cores=None):
     process = subprocess.Popen([sys.executable, os.path.abspath(__file__), "-m", str(model), "-l", str(le),
                                 "--host", "127.0.0.1", "--port", str(port), *map(str, flags)],
                                stdout=(log := tempfile.TemporaryFile("w+")), stderr=subprocess.STDOUT, text=True,
-                               preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None)
+                               preexec_fn=functools.partial(limit_child, cores, open_files))
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -325,6 +327,16 @@ def start_local(model, le, *flags, timeout=180, cores=None):
             time.sleep(0.3)
     process.kill()
     raise LivenessError(f"the service did not become ready in {timeout} s")
+
+
+def limit_child(cores=None, open_files=None):
+    """Run in a child before it starts: the CPU cores it may use, its open-file limit."""
+    if cores:
+        os.sched_setaffinity(0, cores)
+    if open_files:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
 
 
 def parse_args():

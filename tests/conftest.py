@@ -24,6 +24,20 @@ def run_script(script, *args, cwd=None):
                           cwd=cwd or ROOT, capture_output=True, text=True, timeout=600)
 
 
+def run_script_without_file_override(script, *args):
+    """run_script, without the power to read what its permissions forbid: root's file-permission override
+    dropped (util-linux's setpriv), as an ordinary user runs it."""
+    prefix = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            import pytest
+
+            pytest.skip("running as root without setpriv: permissions cannot be tested")
+        prefix = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"]
+    return subprocess.run([*prefix, sys.executable, os.path.join(ROOT, script), *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+
+
 def assert_one_line_error(result, *words):
     """An expected mistake: non-zero exit, one [ERROR] line naming the problem, no traceback."""
     assert result.returncode != 0, result.stdout + result.stderr

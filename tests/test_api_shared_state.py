@@ -200,3 +200,39 @@ def test_memory_state_forgets_clients_whose_window_has_passed():
 
     held, after = asyncio.run(many_addresses())
     assert held == 2000 and after <= 1
+
+
+def test_the_publish_quota_holds_when_redis_is_flushed_or_restarted_empty(model, image, tmp_path):
+    import redis
+
+    (tmp_path / "redis").mkdir()
+    server = RedisServer(tmp_path / "redis")
+    publish = tmp_path / "publish"
+    process, url = serve(model, "--state", server.url, "--publish", publish, "--publish-max-mb",
+                         len(image) * 4.5 / 1e6)
+
+    def post(times):
+        for _ in range(times):
+            assert httpx.post(f"{url}/v1/liveness", files={"file": ("face.jpg", image)}, timeout=60).status_code == 200
+
+    def saved():
+        return len([f for _, _, files in os.walk(publish) for f in files if f not in ("metadata.csv", ".publish-id")])
+
+    try:
+        post(2)
+        assert saved() == 2
+        redis.Redis.from_url(server.url).flushall()  # the count is gone: it is taken again from the folder
+        post(4)
+        assert saved() == 4  # a cap of 4.5 images holds 4, not 2 + a fresh 4
+        server.stop()
+        server.start()  # a Redis that comes back empty
+        deadline = time.time() + 20
+        while httpx.post(f"{url}/v1/liveness", files={"file": ("face.jpg", image)}, timeout=60).status_code != 200:
+            assert time.time() < deadline
+            time.sleep(0.5)
+        post(2)
+        assert saved() == 4
+    finally:
+        stop(process)
+        server.stop()
+    assert "counted again from the folder" in (process.log.seek(0) or process.log.read())

@@ -226,3 +226,20 @@ def test_the_pretrained_command_takes_retinaface_from_the_folder_and_the_model_n
     assert sorted(p.name for p in (out / "retinaface").iterdir()) == sorted(n for n, _ in retinaface.FILES)
     metadata = json.loads((out / "m.keras.json").read_text())
     assert metadata["detector"] == "retinaface" and metadata["detector_sources"] == dict(retinaface.FILES)
+
+
+@pytest.mark.parametrize("height,width", [(2, 2), (1, 100), (100, 1), (1, 40000), (15, 15), (20, 40000)])
+def test_tiny_and_strip_frames_have_no_face_and_cost_no_gigabytes(height, width):
+    from liveness.faces.detectors import create_detector
+
+    frame = np.full((height, width, 3), 128, "uint8")
+    for kind in ("ssd", "ssd-squashed", "haar"):
+        assert create_detector(kind).detect(frame) == []
+
+
+def test_retinaface_skips_the_non_finite_boxes_it_answers_for_a_tiny_picture():
+    from liveness.faces.detectors.retinaface import decode, input_size
+
+    rows = np.array([[0, 1, 0.9, np.inf, 0.1, 0.5, 0.5], [0, 1, 0.8, 0.1, 0.1, 0.5, 0.5]], "float32")
+    assert [confidence for _, confidence in decode(rows, 100, 100)] == [pytest.approx(0.8)]
+    assert min(input_size(40000, 1000)) >= 16  # never a side of under one pixel

@@ -95,11 +95,14 @@ def _scorer_main(connection, settings):
     """A scoring process: set up, say so, then answer one image at a time until the service goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the service's to handle; it ends us by closing the pipe
     try:
-        scorer = ImageScorer(settings)
-    except Exception as error:  # reported by the service as its one-line start-up error
-        connection.send(("error", one_line(error)))
-        return
-    connection.send(("ok", scorer.describe()))
+        try:
+            scorer = ImageScorer(settings)
+        except Exception as error:  # reported by the service as its one-line start-up error
+            connection.send(("error", one_line(error)))
+            return
+        connection.send(("ok", scorer.describe()))
+    except OSError:
+        return  # the service stopped waiting (another scorer failed first, or it was stopped)
     while True:
         try:
             data = connection.recv_bytes()

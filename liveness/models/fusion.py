@@ -39,12 +39,12 @@ REMAKE = ("make the fusion again: python -m liveness.pretrained (the shipped one
 
 def parts_of(model, second):
     """The files a fusion of `model` and `second` is made of: each member, the first's metadata (crop, input
-    size), and the LiteRT export that serves the first member, with the export's metadata."""
+    size), and the LiteRT exports that serve the members, with their metadata."""
     from liveness.models.lite import current_export
     from liveness.models.metadata import metadata_path
 
-    export = current_export(model)
-    return [model, metadata_path(model), second] + ([export, metadata_path(export)] if export else [])
+    exports = [e for e in (current_export(model), current_export(str(second))) if e]
+    return [model, metadata_path(model), second] + [p for e in exports for p in (e, metadata_path(e))]
 
 
 def read_fusion(path):

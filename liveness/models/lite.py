@@ -36,6 +36,7 @@ def current_export(model_path):
     """The export to serve for --model `model_path`: the path itself if it is one, else an export beside it
     made from this very file (its SHA-256 recorded at export), else None. An export whose own bytes are not
     the ones recorded when it was written is refused in one line, never served."""
+    model_path = str(model_path)
     if is_export(model_path):  # given as it is: checked against what its metadata recorded, if anything
         return check_export(model_path, model_path) if read_metadata(model_path).get("sha256") else model_path
     candidate = export_path(model_path)

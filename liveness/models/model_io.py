@@ -23,8 +23,10 @@ def prepare_runtime(model_path, verbose=False):
     from liveness.models.fusion import is_fusion, read_fusion
 
     if is_fusion(model_path):
-        first = prepare_runtime(read_fusion(model_path)[0], verbose)
-        return f"{first}; the second network on ONNX Runtime"
+        model, second, _ = read_fusion(model_path)
+        first = prepare_runtime(model, verbose)
+        served = current_export(second)
+        return f"{first}; the second network on {f'LiteRT ({served})' if served else 'ONNX Runtime'}"
     export = current_export(model_path)
     if export:
         return f"LiteRT ({export}), no TensorFlow"
@@ -70,6 +72,10 @@ def load_model(path):
     if not os.path.isfile(path):
         raise LivenessError(f"model not found: {path}" if not os.path.isdir(path) else
                             f"{path} is a folder (a TensorFlow SavedModel?); expected a .keras or HDF5 model file")
+    if path.lower().endswith(".onnx"):  # the second network: rebuilt in Keras from its own graph, to be exported
+        from liveness.models.onnx_graph import keras_from_onnx
+
+        return keras_from_onnx(path)
     try:
         if is_keras2_hdf5(path):
             return load_keras2_hdf5(path)

@@ -219,6 +219,8 @@ def main(argv=None):
 
         print("[INFO] exporting for serving without TensorFlow (LiteRT)...")
         print(f"[INFO] wrote {export(args.model, model=model)}")
+        print(f"[INFO] wrote {export(second)}: the second network rebuilt from its ONNX graph, served without "
+              "ONNX Runtime")
     save_fusion(fusion, args.model, second)
     print(f"[INFO] wrote {args.model} ({model.count_params():,} weights), {args.model}.json and {args.le}")
     print(f"[INFO] wrote {fusion}: the pair fused with the second network at weight {FUSION_WEIGHT} (recommended)")

@@ -1,9 +1,11 @@
-"""The second pretrained network: face-antispoof-onnx, trained elsewhere (CelebA-Spoof), run on ONNX Runtime.
+"""The second pretrained network: face-antispoof-onnx, trained elsewhere (CelebA-Spoof), served from its LiteRT export.
 
 It sees a face its own way, as its project crops it: a square 1.5 times the box's longer side,
 reflected where it leaves the frame, at 128x128, RGB in [0, 1], channels first. It answers two
 logits, [real, spoof]; their difference is its liveness logit.
 """
+import os
+
 import cv2
 import numpy as np
 
@@ -33,24 +35,51 @@ def crop(frame, box, scale=SCALE, size=SIZE):
 
 
 class SecondNetwork:
-    """An ONNX Runtime session of the network: liveness logits (real minus spoof) for a batch of crops."""
+    """The network's liveness logits (real minus spoof) for a batch of crops: from its LiteRT export where one
+    beside the ONNX file was exported from it (`python -m liveness.export best_model.onnx`; rebuilt by
+    liveness.models.onnx_graph), else on ONNX Runtime. Either runs on one thread: a scoring process is one
+    of several, each on a core of its own."""
 
     def __init__(self, path):
-        import onnxruntime
+        from liveness.models.lite import LiteModel, current_export
 
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3  # warnings about unused initializers are not the user's business
-        try:
-            self.session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        except Exception as error:  # onnxruntime raises its own types for a missing or broken file
-            raise LivenessError(f"cannot load the ONNX network {path}: {one_line(error)}") from None
-        self.input = self.session.get_inputs()[0].name
-        shape = self.session.get_outputs()[0].shape
+        if not os.path.isfile(path):
+            raise LivenessError(f"cannot load the ONNX network {path}: not found")
+        export = current_export(str(path))
+        if export:
+            self.model, self.runtime = LiteModel(export), f"LiteRT ({export})"
+        else:
+            self.model, self.runtime = OnnxSession(path), "ONNX Runtime"
+        shape = self.model.output_shape
         if len(shape) != 2 or shape[1] != 2:
             raise LivenessError(f"{path} answers {shape}, not two logits [real, spoof] a face")
 
     def __call__(self, crops):
         if len(crops) == 0:
             return np.zeros(0, "float32")
-        logits = self.session.run(None, {self.input: np.stack(crops)})[0]
+        logits = self.model(np.stack(crops))
         return logits[:, 0] - logits[:, 1]
+
+
+class OnnxSession:
+    """An ONNX Runtime session on one thread, called like a LiteModel."""
+
+    def __init__(self, path):
+        try:
+            import onnxruntime
+        except ImportError:
+            raise LivenessError(f"{path} has no LiteRT export beside it and ONNX Runtime is not installed: export "
+                                f"it with python -m liveness.export {path} (or pip install onnxruntime)") from None
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3  # warnings about unused initializers are not the user's business
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        try:
+            self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own types for a missing or broken file
+            raise LivenessError(f"cannot load the ONNX network {path}: {one_line(error)}") from None
+        self.input = self.session.get_inputs()[0].name
+        self.output_shape = tuple(self.session.get_outputs()[0].shape)
+
+    def __call__(self, batch):
+        return self.session.run(None, {self.input: np.ascontiguousarray(batch, dtype="float32")})[0]

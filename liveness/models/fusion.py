@@ -157,6 +157,15 @@ class FusedClassifier(LivenessClassifier):
         self.model, self.classes, self.bona_fide, self.threshold = first.model, first.classes, first.bona_fide, threshold
         self.cropper, self.size = FusionCrop(first.cropper), first.size
         self.members = None  # a list: every batch's (first probabilities, second logits) is kept in it
+        self.beside = None  # a thread that runs the second network beside the first (members_side_by_side)
+
+    def members_side_by_side(self):
+        """Run the two members at once, each on its own thread (their runtimes release the GIL): for a process
+        that has the cores to itself, as the demo does. A service's scorer does not: it is one of as many
+        scorers as cores, each on one thread."""
+        import concurrent.futures
+
+        self.beside = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="second-network")
 
     def predict(self, rois):
         """(N, 2) probabilities; a plain ROI image (no frame to crop from) is taken whole by both members
@@ -166,8 +175,13 @@ class FusedClassifier(LivenessClassifier):
             return np.zeros((0, 2), "float32")
         pairs = [(r, second_network.crop(r[..., :3], (0, 0, r.shape[1], r.shape[0]))) if isinstance(r, np.ndarray)
                  else r for r in rois]
-        first = self.first.predict([p[0] for p in pairs])[:, bona]
-        second = self.second([p[1] for p in pairs])
+        if self.beside is not None:
+            running = self.beside.submit(self.second, [p[1] for p in pairs])
+            first = self.first.predict([p[0] for p in pairs])[:, bona]
+            second = running.result()
+        else:
+            first = self.first.predict([p[0] for p in pairs])[:, bona]
+            second = self.second([p[1] for p in pairs])
         if self.members is not None:
             self.members.append((first, second))
         real = fused_scores(first, second, self.weight)

@@ -52,11 +52,17 @@ def decode_image(data, max_pixels):
     return image, extension
 
 
+# threads each scoring process's OpenCV may use: the scorers are as many as the cores (measured in docs/speed.md)
+SCORER_THREADS = int(os.environ.get("LIVENESS_SCORER_THREADS", "1"))
+
+
 class ImageScorer:
     """What a scoring process holds: the model and a detector, warmed up; scores one encoded image."""
 
     def __init__(self, settings):
         from liveness.models.model_io import prepare_runtime
+
+        cv2.setNumThreads(SCORER_THREADS)  # decoding and the face detector: one core's worth, like each network
 
         self.runtime = prepare_runtime(settings.model, settings.verbose)  # TensorFlow, quietly, unless an export serves
         from liveness.faces.detectors import create_detector

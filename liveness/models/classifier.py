@@ -19,8 +19,9 @@ class LivenessClassifier:
     """
 
     def __init__(self, model, encoder, bona_fide="real", threshold=0.5, crop=Crop()):
+        """`encoder`: a LabelEncoder, or its class names."""
         self.model = model
-        self.classes = [str(c) for c in encoder.classes_]
+        self.classes = [str(c) for c in getattr(encoder, "classes_", encoder)]
         self.bona_fide, self.threshold, self.cropper = bona_fide, threshold, crop
         (height, width, depth) = model.input_shape[1:4]
         if depth != crop.channels:

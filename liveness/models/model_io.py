@@ -12,7 +12,7 @@ import zipfile
 
 from liveness.common.atomic import atomic_path
 from liveness.errors import LivenessError, one_line
-from liveness.models.labels import load_label_encoder
+from liveness.models.labels import read_classes
 from liveness.models.lite import LiteModel, current_export
 from liveness.models.metadata import read_metadata, resolve_threshold
 
@@ -102,16 +102,16 @@ def save_model(model, path):
 
 
 def load_model_and_labels(model_path, le_path):
-    """The model (its current LiteRT export where there is one) and its LabelEncoder, checked to agree on the
-    number of classes."""
+    """The model (its current LiteRT export where there is one) and its label encoder's class names, checked to
+    agree on their number."""
     export = current_export(model_path)
     model = LiteModel(export) if export else load_model(model_path)
-    encoder = load_label_encoder(le_path)
+    classes = read_classes(le_path)
     outputs = model.output_shape[-1]
-    if outputs != len(encoder.classes_):
+    if outputs != len(classes):
         raise LivenessError(f"model {model_path} has {outputs} outputs but {le_path} names "
-                            f"{len(encoder.classes_)} classes ({', '.join(map(str, encoder.classes_))})")
-    return model, encoder
+                            f"{len(classes)} classes ({', '.join(map(str, classes))})")
+    return model, classes
 
 
 def load_classifier(model_path, le_path, bona_fide="real", threshold=None):
@@ -127,7 +127,7 @@ def load_classifier(model_path, le_path, bona_fide="real", threshold=None):
 
     if is_fusion(model_path):
         return load_fusion(model_path, le_path, bona_fide, threshold)
-    model, encoder = load_model_and_labels(model_path, le_path)
+    model, classes = load_model_and_labels(model_path, le_path)
     threshold, source = resolve_threshold(model_path, threshold)
     crop = Crop.from_metadata(read_metadata(model_path))
-    return LivenessClassifier(model, encoder, bona_fide, threshold, crop), source
+    return LivenessClassifier(model, classes, bona_fide, threshold, crop), source

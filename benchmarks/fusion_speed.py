@@ -1,0 +1,116 @@
+"""The recommended fusion against the pair it is built on, served and in the demo, in one run.
+
+    python benchmarks/fusion_speed.py                   # pretrained/ (python -m liveness.pretrained first)
+    python benchmarks/fusion_speed.py --rounds 3 --requests 1000
+
+Both run as a user serves them: from their LiteRT exports, on the serving install's interpreter
+(--python, default .venv-serve/bin/python: no TensorFlow, no ONNX Runtime) where there is one. For each,
+in turn and --rounds times over: the service's time from its start to a 200 on /readyz, the resident
+memory of each scoring process, requests per second at --concurrency (load_api.py's valid images),
+and the demo's frames per second on --video. It prints every run, the medians, the ratios of the
+fusion to the pair, and checks the targets: the fusion at least 0.8x the pair's requests and frames
+per second, at least 100 requests and 90 frames per second, /readyz within 3 s, each scorer at most
+150 MB.
+"""
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+from load_api import request_bodies, send_all  # noqa: E402
+from serving import scorer_rss_mb  # noqa: E402
+
+from liveness.errors import exit_on_error  # noqa: E402
+from liveness_api import start_local  # noqa: E402
+
+SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
+SERVE_PYTHON = os.path.join(ROOT, ".venv-serve", "bin", "python")
+
+
+def serve(model, le, args):
+    started = time.perf_counter()
+    process, url = start_local(model, le, "--scorers", args.scorers, timeout=600, python=args.python)
+    ready = time.perf_counter() - started
+    try:
+        rss = scorer_rss_mb(process.pid)
+        results, elapsed = asyncio.run(send_all(url, request_bodies(args.requests, 0.0), args.concurrency, 600))
+        statuses = [s for _, s, _ in results]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    return {"ready": ready, "rss": max(rss, default=0.0), "rps": len(results) / elapsed,
+            "ok": statuses.count(200) == len(results)}
+
+
+def demo_fps(model, le, args):
+    import re
+    import subprocess
+    import tempfile
+
+    out = tempfile.mktemp(suffix=".avi")
+    result = subprocess.run([args.python, os.path.join(ROOT, "liveness_demo.py"), "-m", model, "-l", le, "-i",
+                             args.video, "--no-display", "-o", out], cwd=ROOT, capture_output=True, text=True)
+    if os.path.exists(out):
+        os.remove(out)
+    match = re.search(r"([\d.]+) frames per second", result.stdout)
+    if result.returncode != 0 or not match:
+        sys.exit(f"[ERROR] the demo failed: {result.stderr.strip().splitlines()[-1:]}")
+    return float(match.group(1))
+
+
+@exit_on_error
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pretrained", default=os.path.join(ROOT, "pretrained"))
+    ap.add_argument("--video", default=os.path.join(SHARED, "videos", "subjA_real.mov"))
+    ap.add_argument("--requests", type=int, default=1000)
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--scorers", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--python", default=SERVE_PYTHON if os.path.isfile(SERVE_PYTHON) else sys.executable)
+    args = ap.parse_args()
+    le = os.path.join(args.pretrained, "le.pickle")
+    models = {"the pair": os.path.join(args.pretrained, "minifasnet.keras"),
+              "the fusion": os.path.join(args.pretrained, "minifasnet_fused.fusion")}
+    runs = {name: [] for name in models}
+    print(f"[INFO] interpreter {args.python}; {args.scorers} scorers, {args.requests} requests at concurrency "
+          f"{args.concurrency}; demo on {args.video}")
+    print("| round | model | /readyz after (s) | largest scorer (MB) | requests/s | demo frames/s |\n"
+          "| --- | --- | --- | --- | --- | --- |")
+    for round_ in range(1, args.rounds + 1):
+        for name, model in models.items():
+            run = serve(model, le, args)
+            run["fps"] = demo_fps(model, le, args)
+            runs[name].append(run)
+            print(f"| {round_} | {name} | {run['ready']:.2f} | {run['rss']:.0f} | {run['rps']:.1f} | {run['fps']:.1f} |",
+                  flush=True)
+    median = {name: {k: statistics.median(r[k] for r in rs) for k in ("ready", "rss", "rps", "fps")}
+              for name, rs in runs.items()}
+    pair, fused = median["the pair"], median["the fusion"]
+    print(f"[INFO] medians: the pair {pair['rps']:.1f} requests/s, {pair['fps']:.1f} frames/s; the fusion "
+          f"{fused['rps']:.1f} requests/s ({fused['rps'] / pair['rps']:.2f}x), {fused['fps']:.1f} frames/s "
+          f"({fused['fps'] / pair['fps']:.2f}x)")
+    checks = [("the service: the fusion at least 0.8x the pair's requests per second", fused["rps"] / pair["rps"] >= 0.8,
+               f"{fused['rps'] / pair['rps']:.2f}x"),
+              ("the service: the fusion at least 100 requests per second", fused["rps"] >= 100, f"{fused['rps']:.1f}"),
+              ("the demo: the fusion at least 0.8x the pair's frames per second", fused["fps"] / pair["fps"] >= 0.8,
+               f"{fused['fps'] / pair['fps']:.2f}x"),
+              ("the demo: the fusion at least 90 frames per second", fused["fps"] >= 90, f"{fused['fps']:.1f}"),
+              ("/readyz within 3 s of the start", max(r["ready"] for r in runs["the fusion"]) <= 3,
+               f"{max(r['ready'] for r in runs['the fusion']):.2f} s"),
+              ("each scorer at most 150 MB", max(r["rss"] for r in runs["the fusion"]) <= 150,
+               f"{max(r['rss'] for r in runs['the fusion']):.0f} MB"),
+              ("every request answered 200", all(r["ok"] for rs in runs.values() for r in rs), "")]
+    for name, ok, detail in checks:
+        print(f"[{'PASS' if ok else 'FAIL'}] {name}: {detail}")
+    return 0 if all(ok for _, ok, _ in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -46,16 +46,15 @@ def input_size(width, height, side=SIDE):
 
 
 def decode(detections, width, height):
-    """[(box, confidence)] in frame pixels from `detection_out` rows, boxes as the original cuts them."""
-    faces = []
-    for row in np.asarray(detections).reshape(-1, 7):
-        confidence, (x0, y0, x1, y1) = float(row[2]), row[3:7]
-        if not np.isfinite(row[2:7]).all():  # what the network answers for a picture far smaller than a face
-            continue
-        left, top = int(x0 * width), int(y0 * height)
-        box_w, box_h = int(x1 * width - x0 * width + 1), int(y1 * height - y0 * height + 1)
-        faces.append(((left, top, left + box_w - 1, top + box_h - 1), confidence))
-    return faces
+    """[(box, confidence)] in frame pixels from `detection_out` rows, boxes as the original cuts them (its
+    arithmetic, in the rows' float32, done for all rows at once)."""
+    rows = np.asarray(detections).reshape(-1, 7)
+    rows = rows[np.isfinite(rows[:, 2:7]).all(axis=1)]  # the network answers inf for a picture far smaller than a face
+    x0, y0, x1, y1 = rows[:, 3], rows[:, 4], rows[:, 5], rows[:, 6]
+    left, top = (x0 * width).astype(int), (y0 * height).astype(int)
+    box_w, box_h = (x1 * width - x0 * width + 1).astype(int), (y1 * height - y0 * height + 1).astype(int)
+    boxes = np.stack([left, top, left + box_w - 1, top + box_h - 1], axis=1).tolist()
+    return [(tuple(box), float(confidence)) for box, confidence in zip(boxes, rows[:, 2])]
 
 
 def files_in(folder):

@@ -6,7 +6,8 @@
 # The pretrained pair finds faces with its own RetinaFace: python -m liveness.pretrained puts it in
 # face_detector/retinaface/; add -v "$PWD/face_detector/retinaface:/app/face_detector/retinaface:ro" and serve
 # /models/minifasnet.tflite, or the recommended fusion: mount pretrained/ (the .fusion file, minifasnet.keras,
-# its .tflite export and best_model.onnx) at /models and serve /models/minifasnet_fused.fusion.
+# best_model.onnx, both .tflite exports and every .json beside them, all pinned by the .fusion) at /models and
+# serve /models/minifasnet_fused.fusion.
 # With API keys (see docs/service.md): add -v "$PWD/keys.txt:/keys.txt:ro" and, after the image name,
 #   python liveness_api.py --model /models/liveness.tflite --le /models/le.pickle --host 0.0.0.0 --api-keys /keys.txt
 # Several workers or replicas count their limits in one Redis (docs/service.md): run one beside it,

@@ -353,8 +353,9 @@ def parse_args():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8000)
     ap.add_argument("--workers", type=int, default=1, help="server processes, each with its own model")
-    ap.add_argument("--scorers", "--threads", type=int, default=2, dest="scorers",
-                    help="scoring processes per worker, each with its own model (--threads: the old name)")
+    ap.add_argument("--scorers", "--threads", type=int, default=len(os.sched_getaffinity(0)), dest="scorers",
+                    help="scoring processes per worker, each with its own model and one thread (default: the cores "
+                         "this process may use; --threads: the old name)")
     ap.add_argument("--publish", default=None, help="save each scored image under DIR/<decision>/ with metadata.csv")
     ap.add_argument("--publish-max-mb", type=float, default=1024.0, help="stop saving (not serving) past this size")
     ap.add_argument("--max-upload-mb", type=float, default=10.0, help="larger uploads get 413")

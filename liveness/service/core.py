@@ -50,6 +50,8 @@ class Settings:
     body_timeout: float = 10.0  # seconds a request body may take to arrive
     docs: bool = False
     metrics_private: bool = False
+    session_ttl: float = 180.0  # seconds a liveness session lives
+    max_sessions_per_key: int = 20  # open sessions a key (or, without keys, everyone) may hold
 
 
 def image_decision(decisions):
@@ -163,12 +165,12 @@ class LivenessService:
 
     async def score(self, data, key_name="anonymous"):
         """The JSON answer for one encoded image; `key_name` (never the key) is what the publish folder records."""
-        shape, extension, faces, probabilities = await self.pool.score(data)
+        shape, extension, faces, probabilities, qualities = await self.pool.score(data)
         scores = [float(p[self.bona_column]) for p in probabilities]
         decisions = list(decide(scores, self.threshold, self.settings.band)) if scores else []
         answer_faces = [{"box": [int(v) for v in box], "detector_confidence": round(float(confidence), 6),
-                         "score": score, "decision": str(decision)}
-                        for (box, confidence), score, decision in zip(faces, scores, decisions)]
+                         "score": score, "decision": str(decision), "quality": quality}
+                        for (box, confidence), score, decision, quality in zip(faces, scores, decisions, qualities)]
         decision = image_decision(decisions)
         answer = {"faces": answer_faces, "decision": decision,
                   "image": {"width": int(shape[1]), "height": int(shape[0])},

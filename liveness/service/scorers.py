@@ -90,11 +90,14 @@ class ImageScorer:
                 "threshold_source": self.threshold_source, "files": files}
 
     def score(self, data):
-        """(image shape, file extension, [(box, confidence)], (faces, classes) probabilities)."""
+        """(image shape, file extension, [(box, confidence)], (faces, classes) probabilities, [each face's
+        quality: size, brightness, contrast, sharpness])."""
+        from liveness.faces.quality import face_quality
+
         image, extension = decode_image(data, self.max_pixels)
         faces = self.detector.detect(image)
         probabilities = self.classifier.predict([self.classifier.crop(image, box) for box, _ in faces])
-        return image.shape, extension, faces, probabilities
+        return image.shape, extension, faces, probabilities, [face_quality(image, box) for box, _ in faces]
 
 
 def _scorer_main(connection, settings):

@@ -1,0 +1,150 @@
+"""Liveness sessions over real HTTP: created with a key, fed frames with the session's token alone, decided once;
+expiry, tokens, 409/404/401, limits, bad input, and two replicas sharing one Redis."""
+import time
+
+import cv2
+import httpx
+import pytest
+
+from liveness.data.sample import real_frames, replay_frames
+from liveness_api import start_local
+from redis_server import RedisServer
+
+KEY, OTHER_KEY = "a-key-for-the-session-tests-1", "another-key-for-sessions-02"
+
+
+def jpegs(kind, count):
+    frames = real_frames(count, (640, 480)) if kind == "real" else replay_frames(count, (640, 480))
+    return [cv2.imencode(".jpg", f)[1].tobytes() for f in frames]
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    path = tmp_path_factory.mktemp("keys") / "keys.txt"
+    path.write_text(f"{KEY} backend\n{OTHER_KEY} other-site\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(trained, keys):
+    process, url = start_local(trained["model"], trained["le"], "--scorers", 1, "--api-keys", keys,
+                               "--session-ttl", 4, "--max-sessions-per-key", 3)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def create(url, key=KEY, **options):
+    return httpx.post(f"{url}/v1/sessions", json=options, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+
+def send(url, session, data, token=None):
+    return httpx.post(f"{url}/v1/sessions/{session['id']}/frames", files={"file": ("frame.jpg", data)},
+                      headers={"Authorization": f"Bearer {token or session['token']}"}, timeout=60)
+
+
+def result(url, session, key=KEY):
+    return httpx.get(f"{url}/v1/sessions/{session['id']}", headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+
+def test_a_session_decides_once_it_has_its_frames_and_the_backend_reads_it(server):
+    session = create(server, frames=4, audit_images=2).json()
+    assert session["capture_url"] == f"/capture?session={session['id']}&token={session['token']}"
+    assert result(server, session).json()["status"] == "CREATED"
+    answers = [send(server, session, data).json() for data in jpegs("real", 4)]
+    assert [a["session"]["frames_received"] for a in answers] == [1, 2, 3, 4]
+    assert [a["session"]["status"] for a in answers] == ["IN_PROGRESS"] * 3 + ["SUCCEEDED"]
+    last = answers[-1]["session"]
+    read = result(server, session).json()
+    assert read["status"] == "SUCCEEDED" and read["decision"] == last["decision"] in ("real", "fake", "retry")
+    assert len(read["frames"]) == 4 and all(f["faces"] == 1 and 0 <= f["score"] <= 1 for f in read["frames"])
+    assert [a["faces"][0]["score"] for a in answers] == [f["score"] for f in read["frames"]]
+    assert len(read["audit_images"]) == 2 and read["reference_image"]["box"] == read["frames"][
+        read["reference_image"]["frame"]]["box"]
+    image = cv2.imdecode(__import__("numpy").frombuffer(
+        __import__("base64").b64decode(read["audit_images"][0]["image_base64"]), "uint8"), cv2.IMREAD_COLOR)
+    assert image.shape == (480, 640, 3)
+    late = send(server, session, jpegs("real", 1)[0])
+    assert late.status_code == 409 and "detail" in late.json()
+
+
+def test_the_token_opens_its_session_and_nothing_else(server):
+    session, other = create(server, frames=2).json(), create(server, frames=2).json()
+    frame = jpegs("real", 1)[0]
+    assert send(server, session, frame, token="not-the-token").status_code == 401
+    assert send(server, other, frame, token=session["token"]).status_code == 401  # another session's token
+    headers = {"Authorization": f"Bearer {session['token']}"}
+    assert httpx.post(f"{server}/v1/liveness", files={"file": ("f.jpg", frame)}, headers=headers).status_code == 401
+    assert httpx.get(f"{server}/v1/sessions/{session['id']}", headers=headers).status_code == 401
+    assert httpx.post(f"{server}/v1/sessions", headers=headers).status_code == 401
+    assert result(server, session, key=OTHER_KEY).status_code == 404  # another site's key sees no such session
+    unknown = dict(session, id="00000000-0000-4000-8000-000000000000")
+    assert send(server, unknown, frame).status_code == 404
+    assert result(server, unknown).status_code == 404
+
+
+def test_sessions_expire_and_a_key_holds_a_bounded_number(server):
+    time.sleep(4.5)  # the earlier tests' open sessions expire
+    opened = [create(server, frames=3) for _ in range(3)]
+    assert [r.status_code for r in opened] == [201] * 3
+    refused = create(server, frames=3)
+    assert refused.status_code == 429 and "open sessions" in refused.json()["detail"]
+    assert create(server, key=OTHER_KEY, frames=3).status_code == 201  # counted per key
+    time.sleep(4.5)
+    expired = opened[0].json()
+    assert send(server, expired, jpegs("real", 1)[0]).status_code == 404
+    assert result(server, expired).status_code == 404
+    assert create(server, frames=3).status_code == 201  # expired sessions no longer count
+
+
+@pytest.mark.parametrize("body,headers", [(b"{not json", {"content-type": "application/json"}),
+                                          (b'{"frames": 0}', {"content-type": "application/json"}),
+                                          (b'{"frames": 100}', {"content-type": "application/json"}),
+                                          (b'{"frames": 3, "audit_images": 9}', {"content-type": "application/json"}),
+                                          (b'[1, 2]', {"content-type": "application/json"}),
+                                          (b'{"frames": true}', {"content-type": "application/json"})])
+def test_bad_session_options_get_422(server, body, headers):
+    response = httpx.post(f"{server}/v1/sessions", content=body,
+                          headers={"Authorization": f"Bearer {KEY}", **headers}, timeout=30)
+    assert response.status_code == 422 and response.json()["detail"]
+
+
+def test_bad_frames_get_4xx_and_cost_the_session_nothing(server):
+    time.sleep(4.5)
+    session = create(server, frames=2).json()
+    url = f"{server}/v1/sessions/{session['id']}/frames"
+    auth = {"Authorization": f"Bearer {session['token']}"}
+    for response in (httpx.post(url, content=b"not an image", headers={**auth, "content-type": "image/jpeg"}),
+                     httpx.post(url, files={"file": ("f.jpg", b"\xff\xd8 broken")}, headers=auth),
+                     httpx.post(url, files={"file": ("big.jpg", b"\xff" * 2_100_000)}, headers=auth),
+                     httpx.post(url, json={"image_base64": "!!"}, headers=auth)):
+        assert 400 <= response.status_code < 500 and response.json()["detail"], response.text
+    assert result(server, session).json()["frames_received"] == 0
+    assert httpx.post(f"{server}/v1/sessions/not-a-uuid/frames", headers=auth).status_code in (401, 404)
+
+
+def test_two_replicas_sharing_one_redis_decide_as_one_process(trained, keys, tmp_path):
+    (tmp_path / "redis").mkdir()
+    redis = RedisServer(tmp_path / "redis")
+    flags = ["--scorers", 1, "--api-keys", keys, "--state", redis.url]
+    first, first_url = start_local(trained["model"], trained["le"], *flags)
+    second, second_url = start_local(trained["model"], trained["le"], *flags)
+    try:
+        for kind in ("real", "fake"):
+            frames = jpegs(kind, 6)
+            alone = create(first_url, frames=6).json()
+            for data in frames:
+                send(first_url, alone, data)
+            shared = create(second_url, frames=6).json()
+            for i, data in enumerate(frames):  # frames alternated between the replicas
+                assert send((first_url, second_url)[i % 2], shared, data).status_code == 200
+            a, b = result(first_url, alone).json(), result(first_url, shared).json()
+            assert b["status"] == "SUCCEEDED" and b["frames_received"] == 6
+            assert (a["decision"], a["score"], a["reason"]) == (b["decision"], b["score"], b["reason"])
+            assert result(second_url, shared).json()["decision"] == b["decision"]
+            assert send(second_url, shared, frames[0]).status_code == 409
+    finally:
+        for process in (first, second):
+            process.terminate()
+            process.wait(timeout=30)
+        redis.stop()

@@ -1,12 +1,21 @@
-"""Post every image of a labelled folder to the liveness service and score its answers.
+"""Post every image of a labelled folder to the liveness service and score its answers; or run sessions.
 
     python liveness_client.py test_images --url http://127.0.0.1:8000
+    python liveness_client.py --session videos/me.mov                  # one session from a recording
+    python liveness_client.py --session recordings/ --frames 10 --json  # one session per recording
 
 The folder holds real/ (live faces) and fake/ (attacks) images. Each image's decision is the
 service's (any fake face makes the image fake); images with no face, or only unsure faces, are
 counted apart. Prints accuracy, APCER, BPCER and the failures.
+
+With --session, a recording (a video or an image set's folder) is one liveness session (POST
+/v1/sessions): --frames frames taken evenly from it are sent as a capture page sends them, and the
+session's result is printed. Given a folder with real/ and fake/ holding recordings, it runs one session
+per recording and prints session-level APCER, BPCER (live sessions not decided real; a retry is never
+right), ACER and the retry rates of live and of attack sessions (--json: one JSON object).
 """
 import argparse
+import json
 import os
 
 import httpx
@@ -17,11 +26,23 @@ from liveness.faces.media import list_images
 
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("folder", help="folder with real/ and fake/ images")
+    ap.add_argument("folder", nargs="?", help="folder with real/ and fake/ images")
+    ap.add_argument("--session", metavar="RECORDING", default=None,
+                    help="run liveness sessions instead: a video or image set, or a folder with real/ and fake/ "
+                         "holding them")
+    ap.add_argument("--frames", type=int, default=10, help="with --session: a session's frame count")
+    ap.add_argument("--api-key", default=os.environ.get("LIVENESS_API_KEY"),
+                    help="the service's API key, if it has keys (default: $LIVENESS_API_KEY)")
+    ap.add_argument("--json", action="store_true", help="with --session: the figures as one JSON object")
     ap.add_argument("--url", default="http://127.0.0.1:8000", help="the service's base URL")
     ap.add_argument("--bona-fide", default="real", help="the live class folder; every other folder is an attack")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each answer")
-    return ap.parse_args()
+    args = ap.parse_args()
+    if (args.folder is None) == (args.session is None):
+        ap.error("give a folder of labelled images, or --session RECORDING")
+    if not 1 <= args.frames <= 30:
+        raise LivenessError("--frames must be from 1 to 30")
+    return args
 
 
 def labelled_images(folder):
@@ -34,9 +55,10 @@ def labelled_images(folder):
     return found
 
 
-def post(client, url, path):
+def post(client, url, path, key=None):
     with open(path, "rb") as f:
-        response = client.post(f"{url}/v1/liveness", files={"file": (os.path.basename(path), f)})
+        response = client.post(f"{url}/v1/liveness", files={"file": (os.path.basename(path), f)},
+                               headers={"Authorization": f"Bearer {key}"} if key else {})
     if response.status_code != 200:
         return None, f"HTTP {response.status_code}: {response.json().get('detail', '') if response.content else ''}"
     return response.json(), None
@@ -46,9 +68,99 @@ def rate(flags):
     return f"{sum(flags) / len(flags):.4f} ({sum(flags)}/{len(flags)})" if flags else "n/a"
 
 
+def session_frames(recording, count):
+    """`count` JPEG frames taken evenly from a video or an image set."""
+    import cv2
+
+    from liveness.faces.media import frame_count, read_frames
+
+    total = frame_count(recording)
+    wanted = {int(i * max(1, total) / count) for i in range(count)} if total else None
+    frames = []
+    for index, frame in read_frames(recording, select=(lambda i: i in wanted) if wanted else None):
+        if frame is not None:
+            frames.append(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
+    if not frames:
+        raise LivenessError(f"no frames could be read from {recording}")
+    step = len(frames) / count
+    return [frames[min(len(frames) - 1, int(i * step))] for i in range(count)] if len(frames) > count else frames
+
+
+def run_session(client, url, recording, count, key):
+    """The result of one session fed `count` frames of `recording` (GET /v1/sessions/{id} once decided)."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    created = client.post(f"{url}/v1/sessions", json={"frames": count}, headers=headers)
+    if created.status_code != 201:
+        raise LivenessError(f"cannot create a session: HTTP {created.status_code} {created.text[:200]}")
+    session = created.json()
+    for data in session_frames(recording, count):
+        answer = client.post(f"{url}/v1/sessions/{session['id']}/frames", files={"file": ("frame.jpg", data)},
+                             headers={"Authorization": f"Bearer {session['token']}"})
+        if answer.status_code != 200:
+            raise LivenessError(f"a frame of {recording} was refused: HTTP {answer.status_code} {answer.text[:200]}")
+    result = client.get(f"{url}/v1/sessions/{session['id']}", headers=headers).json()
+    if result.get("status") != "SUCCEEDED":  # fewer frames than asked for: the session could not decide
+        result = {**result, "decision": "retry", "reason": result.get("reason") or "frames_missing"}
+    return result
+
+
+def session_figures(results):
+    """Session-level APCER, BPCER (retries in), ACER and retry rates from [(is live, decision)]."""
+    live = [d for is_live, d in results if is_live]
+    attack = [d for is_live, d in results if not is_live]
+    apcer = sum(d == "real" for d in attack) / len(attack) if attack else None
+    bpcer = sum(d != "real" for d in live) / len(live) if live else None
+    acer = (apcer + bpcer) / 2 if None not in (apcer, bpcer) else None
+    return {"sessions": len(results), "apcer": apcer, "bpcer": bpcer, "acer": acer,
+            "retry_live": sum(d == "retry" for d in live) / len(live) if live else None,
+            "retry_attack": sum(d == "retry" for d in attack) / len(attack) if attack else None}
+
+
+def sessions_main(args, url):
+    from liveness.faces.media import is_image_set, is_video, list_media
+
+    target = args.session
+    if not os.path.exists(target):
+        raise LivenessError(f"recording not found: {target}")
+    labelled = os.path.isdir(target) and not is_image_set(target)
+    if labelled:
+        recordings = [(label, path) for label in sorted(os.listdir(target)) if os.path.isdir(os.path.join(target, label))
+                      for path in list_media(os.path.join(target, label)) if is_video(path) or os.path.isdir(path)]
+        if not recordings:
+            raise LivenessError(f"{target} has no real/ and fake/ folders of recordings (videos or image sets)")
+    else:
+        recordings = [(None, target)]
+    results = []
+    with httpx.Client(timeout=args.timeout) as client:
+        client.get(f"{url}/readyz").raise_for_status()
+        for label, path in recordings:
+            result = run_session(client, url, path, args.frames, args.api_key)
+            results.append((label, path, result))
+            if not args.json:
+                reason = f" ({result['reason']})" if result.get("reason") else ""
+                kind = f" ({label})" if label else ""
+                print(f"[INFO] {path}{kind}: {result['decision']}{reason}, confidence {result.get('confidence')}, "
+                      f"score {result.get('score')}")
+    if not labelled:
+        if args.json:
+            print(json.dumps({k: v for k, v in results[0][2].items() if k not in ("reference_image", "audit_images")}))
+        return
+    figures = session_figures([(label == args.bona_fide, result["decision"]) for label, _, result in results])
+    if args.json:
+        print(json.dumps(figures))
+        return
+    print(f"[INFO] {figures['sessions']} sessions of {args.frames} frames: " + ", ".join(
+        f"{k} {v:.4f}" if v is not None else f"{k} n/a" for k, v in figures.items() if k != "sessions"))
+
+
 @exit_on_error
 def main():
     args = parse_args()
+    if args.session is not None:
+        try:
+            return sessions_main(args, args.url.rstrip("/"))
+        except httpx.HTTPError as error:
+            raise LivenessError(f"cannot reach the service at {args.url}: {error}") from None
     images = labelled_images(args.folder)
     url = args.url.rstrip("/")
     accepted, correct, failures, undecided = {}, [], [], []
@@ -56,7 +168,7 @@ def main():
         with httpx.Client(timeout=args.timeout) as client:
             client.get(f"{url}/readyz").raise_for_status()
             for label, path in images:
-                answer, error = post(client, url, path)
+                answer, error = post(client, url, path, args.api_key)
                 decision = answer["decision"] if answer else error
                 if answer is None or decision in ("no_face", "not_sure"):
                     undecided.append((path, decision))

@@ -148,3 +148,25 @@ def test_two_replicas_sharing_one_redis_decide_as_one_process(trained, keys, tmp
             process.terminate()
             process.wait(timeout=30)
         redis.stop()
+
+
+def test_the_client_runs_one_session_per_recording_and_prints_the_figures(server, clips, tmp_path):
+    import json
+    import os
+
+    from conftest import run_script
+
+    time.sleep(4.5)  # the earlier tests' open sessions expire
+    for label in ("real", "fake"):
+        (tmp_path / label).mkdir()
+        os.symlink(clips[label], tmp_path / label / os.path.basename(clips[label]))
+    result = run_script("liveness_client.py", "--url", server, "--api-key", KEY, "--session", tmp_path, "--frames", 4,
+                        "--json")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert set(figures) == {"sessions", "apcer", "bpcer", "acer", "retry_live", "retry_attack"}
+    assert figures["sessions"] == 2 and figures["acer"] == (figures["apcer"] + figures["bpcer"]) / 2
+    one = run_script("liveness_client.py", "--url", server, "--api-key", KEY, "--session", clips["real"], "--frames", 3)
+    assert one.returncode == 0 and one.stdout.startswith(f"[INFO] {clips['real']}: "), one.stdout + one.stderr
+    wrong_key = run_script("liveness_client.py", "--url", server, "--api-key", "nope", "--session", clips["real"])
+    assert wrong_key.returncode == 1 and "[ERROR] cannot create a session: HTTP 401" in wrong_key.stderr

@@ -1,0 +1,166 @@
+"""The capture page in a real browser: Debian's chromium and chromium-driver, driven by Selenium, with Chromium's
+fake camera playing a clip made from the built-in sample. .ci/run installs them; without them the tests skip,
+except where LIVENESS_REQUIRE_BROWSER=1 (set by .ci/run) makes their absence a failure."""
+import os
+import shutil
+import time
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+
+from liveness.data.sample import real_frames, replay_frames
+from liveness_api import start_local
+
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+def need_browser():
+    if CHROMIUM and DRIVER:
+        try:
+            import selenium  # noqa: F401
+            return
+        except ImportError:
+            pass
+    if os.environ.get("LIVENESS_REQUIRE_BROWSER") == "1":
+        pytest.fail("chromium, chromium-driver or selenium is missing (.ci/run installs them)")
+    pytest.skip("chromium, chromium-driver or selenium is missing (apt-get install chromium chromium-driver)")
+
+
+def write_y4m(path, frames):
+    """A Y4M clip (the raw format Chromium's fake camera plays, in a loop) of BGR frames."""
+    frames = list(frames)
+    height, width = frames[0].shape[:2]
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{width} H{height} F8:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in frames:
+            f.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def camera_clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("camera")
+    live = list(real_frames(16, (640, 480), seed=11))
+    return {"live": write_y4m(folder / "live.y4m", live),
+            "replay": write_y4m(folder / "replay.y4m", replay_frames(16, (640, 480), seed=12)),
+            "dark": write_y4m(folder / "dark.y4m", [(f * 0.03).astype(np.uint8) for f in live])}
+
+
+@pytest.fixture(scope="module")
+def sample_model(tmp_path_factory):
+    """LivenessNet trained as run_sample.sh trains it: ROIs the SSD gathers from a live and a replay clip of the
+    built-in sample (other frames than the camera plays), long enough to tell the two apart."""
+    from conftest import run_script
+    from liveness.data.sample import write_video
+
+    need_browser()
+    out = tmp_path_factory.mktemp("sample_model")
+    write_video(str(out / "real.mov"), real_frames(40, (640, 480), seed=21))
+    write_video(str(out / "fake.mp4"), replay_frames(40, (640, 480), seed=22))
+    for label, clip in (("real", "real.mov"), ("fake", "fake.mp4")):
+        gathered = run_script("gather_examples.py", "-i", out / clip, "-o", out / "dataset" / label, "-s", 1)
+        assert gathered.returncode == 0, gathered.stderr
+    model, le = out / "liveness.keras", out / "le.pickle"
+    result = run_script("train_liveness.py", "--dataset", out / "dataset", "--model", model, "--le", le, "--epochs", 40,
+                        "--plot", out / "plot.png", "--report", out / "report.txt", "--no-export")
+    assert result.returncode == 0, result.stderr
+    return {"model": str(model), "le": str(le)}
+
+
+@pytest.fixture(scope="module")
+def server(sample_model):
+    process, url = start_local(sample_model["model"], sample_model["le"], "--scorers", 1)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def browser(clip=None, deny=False, size="800,1000"):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--use-fake-device-for-media-stream",
+                 f"--window-size={size}"):
+        options.add_argument(flag)
+    if clip:
+        options.add_argument(f"--use-file-for-fake-video-capture={clip}")
+    if deny:
+        options.add_experimental_option("prefs", {"profile.default_content_setting_values.media_stream_camera": 2})
+    else:
+        options.add_argument("--use-fake-ui-for-media-stream")  # the camera prompt answered yes
+    return webdriver.Chrome(service=Service(DRIVER), options=options)
+
+
+def wait_for(driver, attribute, seconds=90):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        value = driver.execute_script(f"return document.body.dataset.{attribute} || null")
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"no {attribute} after {seconds} s: the page says {driver.find_element('id', 'status').text!r}")
+
+
+def run_session(server, clip):
+    """(what the page shows, the API's result for its session), the session made by the backend."""
+    session = httpx.post(f"{server}/v1/sessions", json={"frames": 8}, timeout=30).json()
+    driver = browser(clip)
+    try:
+        driver.get(server + session["capture_url"])
+        decision = wait_for(driver, "decision")
+        shown = driver.find_element("id", "decision").text
+        reason = driver.execute_script("return document.body.dataset.reason")
+    finally:
+        driver.quit()
+    return decision, shown, reason, httpx.get(f"{server}/v1/sessions/{session['id']}", timeout=30).json()
+
+
+def test_the_live_clip_ends_on_live_as_the_api_decided(server, camera_clips):
+    decision, shown, _, api = run_session(server, camera_clips["live"])
+    assert api["status"] == "SUCCEEDED" and api["frames_received"] == 8
+    assert decision == api["decision"] == "real" and shown == "Live"
+
+
+def test_the_replay_clip_ends_on_not_live_as_the_api_decided(server, camera_clips):
+    decision, shown, _, api = run_session(server, camera_clips["replay"])
+    assert decision == api["decision"] == "fake" and shown == "Not live"
+
+
+def test_a_dark_clip_ends_on_try_again_with_its_reason(server, camera_clips):
+    decision, shown, reason, api = run_session(server, camera_clips["dark"])
+    assert decision == api["decision"] == "retry" and reason == api["reason"]
+    assert "try again" in shown.lower()
+
+
+def test_a_denied_camera_gets_a_plain_message(server, camera_clips):
+    driver = browser(camera_clips["live"], deny=True)
+    try:
+        driver.get(server + "/capture")  # no keys: the page makes its own session
+        assert wait_for(driver, "error", 30) == "denied"
+        assert "Camera access was denied" in driver.find_element("id", "status").text
+    finally:
+        driver.quit()
+
+
+def test_a_screenshot_of_the_page_mid_capture(server, camera_clips, tmp_path):
+    """The page while it captures, kept for the README (docs/images/capture.png is this screenshot)."""
+    session = httpx.post(f"{server}/v1/sessions", json={"frames": 30}, timeout=30).json()
+    driver = browser(camera_clips["live"], size="480,900")  # a phone's portrait screen
+    try:
+        driver.get(server + session["capture_url"])
+        deadline = time.time() + 60
+        while driver.execute_script("return document.getElementById('progress').value") < 4:
+            assert time.time() < deadline
+            time.sleep(0.1)
+        shot = tmp_path / "capture.png"
+        driver.save_screenshot(str(shot))
+    finally:
+        driver.quit()
+    image = cv2.imread(str(shot))
+    assert image is not None and image.shape[0] > 400 and image.std() > 10
+    if os.environ.get("LIVENESS_SAVE_SCREENSHOT"):
+        shutil.copy(shot, os.environ["LIVENESS_SAVE_SCREENSHOT"])

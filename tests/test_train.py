@@ -11,11 +11,11 @@ from liveness.models.model_io import load_model_and_labels
 
 
 def test_a_trained_model_reloads_and_predicts(trained, roi_dataset):
-    model, le = load_model_and_labels(trained["model"], trained["le"])
-    assert list(le.classes_) == ["fake", "real"]
+    model, classes = load_model_and_labels(trained["model"], trained["le"])
+    assert list(classes) == ["fake", "real"]
     assert model.count_params() == 148_562
     rois = [cv2.imread(str(p)) for p in sorted((roi_dataset / "real").iterdir())[:3]]
-    probabilities = LivenessClassifier(model, le).predict(rois)
+    probabilities = LivenessClassifier(model, classes).predict(rois)
     assert probabilities.shape == (3, 2)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 

@@ -116,8 +116,8 @@ def parse_args():
     ap.add_argument("--rate-limit", metavar="N/s", default=None, help="per key (or per client address without keys): "
                     "past it 429 with Retry-After, before the body is read")
     ap.add_argument("--state", metavar="URL", default=MEMORY,
-                    help="where --rate-limit and --publish-max-mb are counted: memory:// (this process) or "
-                         "redis://HOST:PORT/DB, shared by every worker and replica that names it")
+                    help="where --rate-limit and --publish-max-mb are counted and sessions kept: memory:// (this "
+                         "process) or redis://HOST:PORT/DB, shared by every worker and replica that names it")
     ap.add_argument("--max-pending", type=int, default=8,
                     help="requests being scored or waiting for a scorer at most, per process; past it 503 with "
                          "Retry-After (0: no cap). A request takes its place once its body has arrived")

@@ -13,55 +13,20 @@ per second, at least 100 requests and 90 frames per second, /readyz within 3 s, 
 150 MB.
 """
 import argparse
-import asyncio
 import os
 import statistics
 import sys
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
-from load_api import request_bodies, send_all  # noqa: E402
-from serving import scorer_rss_mb  # noqa: E402
+from serving import demo_fps, serve  # noqa: E402
 
 from liveness.errors import exit_on_error  # noqa: E402
-from liveness_api import start_local  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
 SERVE_PYTHON = os.path.join(ROOT, ".venv-serve", "bin", "python")
-
-
-def serve(model, le, args):
-    started = time.perf_counter()
-    process, url = start_local(model, le, "--scorers", args.scorers, timeout=600, python=args.python)
-    ready = time.perf_counter() - started
-    try:
-        rss = scorer_rss_mb(process.pid)
-        results, elapsed = asyncio.run(send_all(url, request_bodies(args.requests, 0.0), args.concurrency, 600))
-        statuses = [s for _, s, _ in results]
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-    return {"ready": ready, "rss": max(rss, default=0.0), "rps": len(results) / elapsed,
-            "ok": statuses.count(200) == len(results)}
-
-
-def demo_fps(model, le, args):
-    import re
-    import subprocess
-    import tempfile
-
-    out = tempfile.mktemp(suffix=".avi")
-    result = subprocess.run([args.python, os.path.join(ROOT, "liveness_demo.py"), "-m", model, "-l", le, "-i",
-                             args.video, "--no-display", "-o", out], cwd=ROOT, capture_output=True, text=True)
-    if os.path.exists(out):
-        os.remove(out)
-    match = re.search(r"([\d.]+) frames per second", result.stdout)
-    if result.returncode != 0 or not match:
-        sys.exit(f"[ERROR] the demo failed: {result.stderr.strip().splitlines()[-1:]}")
-    return float(match.group(1))
 
 
 @exit_on_error
@@ -85,8 +50,9 @@ def main():
           "| --- | --- | --- | --- | --- | --- |")
     for round_ in range(1, args.rounds + 1):
         for name, model in models.items():
-            run = serve(model, le, args)
-            run["fps"] = demo_fps(model, le, args)
+            run = serve(model, le, args, python=args.python)
+            run["rss"], run["ok"] = max(run["rss"], default=0.0), run["ok"] == run["sent"]
+            run["fps"] = demo_fps(model, le, args.video, python=args.python)
             runs[name].append(run)
             print(f"| {round_} | {name} | {run['ready']:.2f} | {run['rss']:.0f} | {run['rps']:.1f} | {run['fps']:.1f} |",
                   flush=True)

@@ -55,9 +55,10 @@ def scorer_rss_mb(service_pid):
     return out
 
 
-def serve(model, le, args):
+def serve(model, le, args, python=None):
+    """Start the service, time /readyz, measure its scorers' memory and its requests a second, stop it."""
     started = time.perf_counter()
-    process, url = start_local(model, le, "--scorers", args.scorers, timeout=600)
+    process, url = start_local(model, le, "--scorers", args.scorers, timeout=600, python=python)
     ready = time.perf_counter() - started
     try:
         rss = scorer_rss_mb(process.pid)
@@ -69,9 +70,9 @@ def serve(model, le, args):
     return {"ready": ready, "rss": rss, "rps": len(results) / elapsed, "ok": statuses.count(200), "sent": len(results)}
 
 
-def demo_fps(model, le, video):
+def demo_fps(model, le, video, python=None):
     out = tempfile.mktemp(suffix=".mp4")
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "liveness_demo.py"), "-m", model, "-l", le, "-i", video,
+    result = subprocess.run([python or sys.executable, os.path.join(ROOT, "liveness_demo.py"), "-m", model, "-l", le, "-i", video,
                              "--no-display", "-o", out], cwd=ROOT, capture_output=True, text=True)
     if os.path.exists(out):
         os.remove(out)

@@ -170,3 +170,29 @@ def test_the_client_runs_one_session_per_recording_and_prints_the_figures(server
     assert one.returncode == 0 and one.stdout.startswith(f"[INFO] {clips['real']}: "), one.stdout + one.stderr
     wrong_key = run_script("liveness_client.py", "--url", server, "--api-key", "nope", "--session", clips["real"])
     assert wrong_key.returncode == 1 and "[ERROR] cannot create a session: HTTP 401" in wrong_key.stderr
+
+
+def test_a_published_session_is_one_folder_and_one_row(trained, tmp_path):
+    import csv
+    import json
+    import os
+
+    publish = tmp_path / "publish"
+    process, url = start_local(trained["model"], trained["le"], "--scorers", 1, "--publish", publish)
+    try:
+        session = httpx.post(f"{url}/v1/sessions", json={"frames": 4, "audit_images": 2}, timeout=30).json()
+        for data in jpegs("real", 4):
+            assert send(url, session, data).status_code == 200
+        api = httpx.get(f"{url}/v1/sessions/{session['id']}", timeout=30).json()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    folder = publish / "sessions" / session["id"]
+    result = json.loads((folder / "result.json").read_text())
+    assert result["decision"] == api["decision"] and len(result["frames"]) == 4
+    saved = sorted(p.name for p in folder.iterdir() if p.suffix == ".jpg")
+    assert saved == sorted({f"frame_{i:02d}.jpg" for i in [result["reference_frame"], *result["audit_frames"]]})
+    with open(publish / "metadata.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["file"] for r in rows] == [os.path.join("sessions", session["id"])]  # no frame published alone
+    assert rows[0]["decision"] == api["decision"] and int(rows[0]["faces"]) == 4

@@ -281,12 +281,12 @@ def create_app(settings, service=None):
             raise ApiError(422, "empty image")
         return data
 
-    async def score(service, data, key_name):
+    async def score(service, data, key_name, publish=True):
         """The service's answer for one image, holding a --max-pending slot meanwhile."""
         if not pending.enter():
             raise ApiError(503, BUSY, {"Retry-After": "1"})
         try:
-            return await service.score(data, key_name=key_name)
+            return await service.score(data, key_name=key_name, publish=publish)
         finally:
             pending.leave()
 
@@ -338,7 +338,7 @@ def create_app(settings, service=None):
         if session["status"] == SUCCEEDED or len(session["frames_seen"]) >= session["frames"]:
             raise ApiError(409, "this session has decided already; create a new one")
         data = await receive_image(request, min(service.max_bytes, SESSION_FRAME_MAX_BYTES))
-        answer = await score(service, data, session["owner"])
+        answer = await score(service, data, session["owner"], publish=False)  # published with its session
         faces = answer["faces"]
         largest = max(faces, key=lambda f: (f["box"][2] - f["box"][0]) * (f["box"][3] - f["box"][1]), default=None)
         frame = {"faces": len(faces), "score": largest["score"] if largest else None,
@@ -351,6 +351,13 @@ def create_app(settings, service=None):
             result = decide(decided["frames_seen"], decided["frames"], service.threshold, rule)
             sessions.finish(session_id, result)
             progress.update(status=SUCCEEDED, **result, message=REASONS_IN_WORDS.get(result["reason"]))
+            if service.publisher is not None:
+                view = result_view(session_id, {**decided, "status": SUCCEEDED, "result": result})
+                kept = [view["reference_image"], *view.get("audit_images", [])]
+                images = sorted({entry["frame"]: decided["images"][entry["frame"]] for entry in kept}.items())
+                view = {k: v for k, v in view.items() if k not in ("reference_image", "audit_images")}
+                view.update(reference_frame=kept[0]["frame"], audit_frames=[e["frame"] for e in kept[1:]])
+                await service.publish_session(session_id, images, view, session["owner"])
         request.scope["state"].update(decision=progress.get("decision"), faces=len(faces))
         return {"faces": faces, "problem": frame["problem"], "session": progress}
 

@@ -10,7 +10,9 @@ import contextlib
 import csv
 import datetime
 import io
+import json
 import os
+import shutil
 import threading
 import uuid
 from dataclasses import dataclass
@@ -98,9 +100,13 @@ class Publisher:
 
     @classmethod
     def remove_stale(cls, folder):
-        """Half-written images left by a service that was killed while writing them."""
+        """Half-written images and session folders left by a service that was killed while writing them."""
         removed = 0
-        for root, _, files in os.walk(folder):
+        for root, folders, files in os.walk(folder):
+            for name in [d for d in folders if cls.is_temporary(d)]:  # a session folder being written
+                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+                folders.remove(name)
+                removed += 1
             for name in files:
                 if cls.is_temporary(name):
                     with contextlib.suppress(FileNotFoundError):
@@ -109,12 +115,30 @@ class Publisher:
         if removed:
             print(f"[INFO] removed {removed} half-written image(s) from the publish folder {folder}", flush=True)
 
+    def reserve(self, nbytes):
+        """Whether `nbytes` more fit under the cap (and are now counted); says so once when the folder is full."""
+        if self.quota.reserve(nbytes):
+            return True
+        if not self.full_reported and not self.quota.outage.lost:
+            print(f"[WARNING] publish folder {self.folder} reached its cap; no more images are saved", flush=True)
+            self.full_reported = True
+        return False
+
+    def append_row(self, when, file, faces, scores, decision, model_sha256, key_name):
+        """One row of metadata.csv, written whole, after what it names is in place."""
+        row = io.StringIO()
+        csv.writer(row).writerow([when.isoformat(), file, faces, ";".join(f"{s:.6f}" for s in scores), decision,
+                                  model_sha256, spreadsheet_safe(key_name)])
+        with self.lock:
+            new = not os.path.isfile(self.metadata)
+            with open(self.metadata, "a", newline="") as f:
+                if new:
+                    csv.writer(f).writerow(self.COLUMNS)
+                f.write(row.getvalue())
+
     def save(self, data, extension, faces, decision, model_sha256, key_name="anonymous"):
         """Save one image; returns its path, or None once the cap is reached."""
-        if not self.quota.reserve(len(data)):
-            if not self.full_reported and not self.quota.outage.lost:
-                print(f"[WARNING] publish folder {self.folder} reached its cap; no more images are saved", flush=True)
-                self.full_reported = True
+        if not self.reserve(len(data)):
             return None
         now = datetime.datetime.now(datetime.timezone.utc)
         name = f"{now:%Y%m%dT%H%M%S%f}_{uuid.uuid4().hex[:8]}{extension}"
@@ -125,17 +149,30 @@ class Publisher:
         with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
-        row = io.StringIO()
-        csv.writer(row).writerow([now.isoformat(), os.path.join(decision, name), len(faces),
-                                  ";".join(f"{f['score']:.6f}" for f in faces), decision, model_sha256,
-                                  spreadsheet_safe(key_name)])
-        with self.lock:
-            new = not os.path.isfile(self.metadata)
-            with open(self.metadata, "a", newline="") as f:
-                if new:
-                    csv.writer(f).writerow(self.COLUMNS)
-                f.write(row.getvalue())  # the whole row in one write, after the image is in place
+        self.append_row(now, os.path.join(decision, name), len(faces), [f["score"] for f in faces], decision,
+                        model_sha256, key_name)
         return path
+
+    def save_session(self, session_id, images, result, model_sha256, key_name="anonymous"):
+        """A decided session as one folder, sessions/<id>/ (its audit frames as frame_NN.jpg and result.json),
+        and one row; written under a temporary name and renamed whole. Returns the folder, or None if full."""
+        document = (json.dumps(result, indent=2) + "\n").encode()
+        if not self.reserve(len(document) + sum(len(data) for _, data in images)):
+            return None
+        parent = os.path.join(self.folder, "sessions")
+        os.makedirs(parent, exist_ok=True)
+        final, tmp = os.path.join(parent, session_id), os.path.join(parent, f".{session_id}.tmp")
+        os.makedirs(tmp, exist_ok=True)
+        for index, data in images:
+            with open(os.path.join(tmp, f"frame_{index:02d}.jpg"), "wb") as f:
+                f.write(data)
+        with open(os.path.join(tmp, "result.json"), "wb") as f:
+            f.write(document)
+        os.rename(tmp, final)
+        scores = [f["score"] for f in result.get("frames", []) if f.get("score") is not None]
+        self.append_row(datetime.datetime.now(datetime.timezone.utc), os.path.join("sessions", session_id),
+                        len(result.get("frames", [])), scores, result.get("decision"), model_sha256, key_name)
+        return final
 
 
 class LivenessService:
@@ -163,8 +200,9 @@ class LivenessService:
                           if settings.publish else None)
         self.max_bytes = int(settings.max_upload_mb * 1e6)
 
-    async def score(self, data, key_name="anonymous"):
-        """The JSON answer for one encoded image; `key_name` (never the key) is what the publish folder records."""
+    async def score(self, data, key_name="anonymous", publish=True):
+        """The JSON answer for one encoded image; `key_name` (never the key) is what the publish folder records.
+        `publish`: False for a session's frames, which are published with their session (publish_session)."""
         shape, extension, faces, probabilities, qualities = await self.pool.score(data)
         scores = [float(p[self.bona_column]) for p in probabilities]
         decisions = list(decide(scores, self.threshold, self.settings.band)) if scores else []
@@ -176,11 +214,17 @@ class LivenessService:
                   "image": {"width": int(shape[1]), "height": int(shape[0])},
                   "threshold": self.threshold, "band": list(self.settings.band) if self.settings.band else None,
                   "model": self.identity}
-        if self.publisher is not None:
+        if self.publisher is not None and publish:
             await asyncio.get_running_loop().run_in_executor(
                 self.files, self.publisher.save, data, extension, answer_faces, decision, self.identity["sha256"],
                 key_name)
         return answer
+
+    async def publish_session(self, session_id, images, result, key_name):
+        """With --publish, a decided session's folder and row (Publisher.save_session), off the event loop."""
+        if self.publisher is not None:
+            await asyncio.get_running_loop().run_in_executor(
+                self.files, self.publisher.save_session, session_id, images, result, self.identity["sha256"], key_name)
 
     def close(self):
         self.pool.close()

@@ -29,6 +29,7 @@ import time
 
 import uvicorn
 
+from liveness.common.cores import usable_cores
 from liveness.errors import LivenessError, exit_on_error
 from liveness.faces.detectors import add_detector_arguments
 from liveness.models.metadata import check_threshold, resolve_detector_type
@@ -103,7 +104,7 @@ def parse_args():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8000)
     ap.add_argument("--workers", type=int, default=1, help="server processes, each with its own model")
-    ap.add_argument("--scorers", "--threads", type=int, default=len(os.sched_getaffinity(0)), dest="scorers",
+    ap.add_argument("--scorers", "--threads", type=int, default=usable_cores(), dest="scorers",
                     help="scoring processes per worker, each with its own model and one thread (default: the cores "
                          "this process may use; --threads: the old name)")
     ap.add_argument("--publish", default=None, help="save each scored image under DIR/<decision>/ with metadata.csv")

@@ -1,10 +1,10 @@
 """One frame in, its faces scored: the demo's per-frame step (detect every k-th frame, classify, smooth)."""
-import os
 from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
+from liveness.common.cores import usable_cores
 from liveness.faces.detectors import iou
 
 
@@ -45,7 +45,7 @@ class StreamScorer:
 
     def __init__(self, detector, classifier, detect_every=1, sure=0.8, smooth=1):
         self.detector, self.classifier, self.detect_every = detector, classifier, max(1, detect_every)
-        if hasattr(classifier, "members_side_by_side") and len(os.sched_getaffinity(0)) > 1:
+        if hasattr(classifier, "members_side_by_side") and usable_cores() > 1:
             classifier.members_side_by_side()  # a fusion's two networks at once: a stream has the cores to itself
         self.sure = sure
         self.since_detection, self.faces = None, []

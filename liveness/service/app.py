@@ -331,11 +331,11 @@ def create_app(settings, service=None):
         """One frame of a session, authorised by the session's token: its faces, and the session's progress
         (with its decision once it has all its frames)."""
         service = loaded()
-        session = sessions.get(session_id)
+        session = sessions.get(session_id, frames=False)
         if session is None:
             raise ApiError(404, "no such session (unknown, or expired)")
         sessions.check_token(session, bearer(request.headers))
-        if session["status"] == SUCCEEDED or len(session["frames_seen"]) >= session["frames"]:
+        if session["status"] == SUCCEEDED or session["frame_count"] >= session["frames"]:
             raise ApiError(409, "this session has decided already; create a new one")
         data = await receive_image(request, min(service.max_bytes, SESSION_FRAME_MAX_BYTES))
         answer = await score(service, data, session["owner"], publish=False)  # published with its session

@@ -183,20 +183,27 @@ class SessionStore:
         self.client.zremrangebyscore(owned, "-inf", now)
         return self.client.zcard(owned)
 
-    def get(self, session_id):
-        """The session's record (frames and images included), or None if unknown or expired."""
+    def get(self, session_id, frames=True):
+        """The session's record, or None if unknown or expired. With `frames`, its frames and their images too
+        (`frames_seen`, `images`); without, only how many it has (`frame_count`): what a frame's check needs,
+        without reading every earlier image back from the store."""
         def work():
             if not self.shared:
                 self._forget_expired()
                 session = self.sessions.get(session_id)
-                return None if session is None else {**session, "frames_seen": list(session["frames_seen"]),
-                                                     "images": list(session["images"])}
+                if session is None:
+                    return None
+                return {**session, "frame_count": len(session["frames_seen"]),
+                        "frames_seen": list(session["frames_seen"]), "images": list(session["images"])}
             key, frames_key, images_key = self._keys(session_id)
             pipe = self.client.pipeline()
             pipe.hgetall(key)
-            pipe.lrange(frames_key, 0, -1)
-            pipe.lrange(images_key, 0, -1)
-            record, frames, images = pipe.execute()
+            pipe.llen(frames_key)
+            if frames:
+                pipe.lrange(frames_key, 0, -1)
+                pipe.lrange(images_key, 0, -1)
+            record, count, *lists = pipe.execute()
+            stored_frames, images = lists if frames else ([], [])
             if not record:
                 return None
             session = {k.decode(): v.decode() for k, v in record.items()}
@@ -205,7 +212,8 @@ class SessionStore:
             for name in ("created", "expires"):
                 session[name] = float(session[name])
             session["result"] = json.loads(session["result"]) if session.get("result") else None
-            session["frames_seen"] = [json.loads(f) for f in frames]
+            session["frame_count"] = int(count)
+            session["frames_seen"] = [json.loads(f) for f in stored_frames]
             session["images"] = list(images)
             return session
 

@@ -97,6 +97,12 @@ def test_sessions_expire_and_a_key_holds_a_bounded_number(server):
     assert create(server, frames=3).status_code == 201  # expired sessions no longer count
 
 
+def test_a_session_request_of_a_megabyte_gets_413_before_it_is_read(server):
+    response = httpx.post(f"{server}/v1/sessions", content=b"{" + b" " * 1_000_000 + b"}",
+                          headers={"Authorization": f"Bearer {KEY}", "content-type": "application/json"}, timeout=30)
+    assert response.status_code == 413 and response.json()["detail"]
+
+
 @pytest.mark.parametrize("body,headers", [(b"{not json", {"content-type": "application/json"}),
                                           (b'{"frames": 0}', {"content-type": "application/json"}),
                                           (b'{"frames": 100}', {"content-type": "application/json"}),

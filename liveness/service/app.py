@@ -150,6 +150,7 @@ BUSY = "too many requests in progress; try again shortly"
 UNCOUNTED = "the service cannot check its rate limit right now; try again shortly"
 KNOWN_PATHS = ("/v1/liveness", "/v1/sessions", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/capture")
 FRAMES_PATH = re.compile(r"^/v1/sessions/([0-9a-f-]{36})/frames$")  # authorised by the session's token alone
+SESSION_OPTIONS_MAX_BYTES = 4096  # {"frames": 10, "audit_images": 3} and room to spare
 SESSION_FRAME_MAX_BYTES = 2_000_000  # a frame a page sends is a JPEG from a canvas; kept until the session expires
 CAPTURE_PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "capture.html")
 
@@ -309,9 +310,10 @@ def create_app(settings, service=None):
         """A liveness session for one person: its id, its token (for the page that sends the frames) and the
         capture page's URL. JSON options: frames (how many it takes), audit_images (how many it keeps)."""
         options = {}
-        if (await request.body()).strip():
+        body = await read_body(request, SESSION_OPTIONS_MAX_BYTES)
+        if body.strip():
             try:
-                options = json.loads(await request.body())
+                options = json.loads(body)
                 assert isinstance(options, dict)
             except (ValueError, AssertionError, RecursionError):
                 raise ApiError(422, "the body must be a JSON object, such as {\"frames\": 10}") from None

@@ -199,12 +199,12 @@ def main():
           f"{service.pool.description.get('runtime')}")
     if args.api_keys is None:
         print(f"[WARNING] no --api-keys: the service answers anyone who can reach port {args.port}", flush=True)
-    if args.workers > 1 and args.state == MEMORY:
-        print(f"[WARNING] --workers {args.workers} with --state {MEMORY}: each worker keeps its own liveness sessions, "
-              "and a session's frames reach any worker; give --state redis://HOST:PORT/DB for sessions", flush=True)
     else:
         print(f"[INFO] API keys: {len(keys.entries)} from {args.api_keys}"
               f"{f'; rate limit {args.rate_limit} per key' if args.rate_limit else ''}", flush=True)
+    if args.workers > 1 and args.state == MEMORY:
+        print(f"[WARNING] --workers {args.workers} with --state {MEMORY}: each worker keeps its own liveness sessions, "
+              "and a session's frames reach any worker; give --state redis://HOST:PORT/DB for sessions", flush=True)
     print(f"[INFO] serving on http://{args.host}:{args.port}{' (docs at /docs)' if args.docs else ''}, "
           f"{args.workers} worker(s), at most {args.max_pending or 'unlimited'} requests in progress each", flush=True)
     edge = edge_settings(args)

@@ -28,7 +28,6 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from liveness.errors import exit_on_error  # noqa: E402

@@ -24,7 +24,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import cv2  # noqa: E402
-import numpy as np  # noqa: E402
 
 from liveness.errors import exit_on_error  # noqa: E402
 

@@ -1,6 +1,5 @@
 """The session's decision rule and the capture-quality measure it gates on, on synthetic faces and frames."""
 import cv2
-import numpy as np
 import pytest
 
 from liveness.data.sample import real_frames

@@ -17,7 +17,7 @@ import numpy as np
 
 from liveness.common.digests import current_sha256
 from liveness.errors import LivenessError, one_line
-from liveness.models.metadata import metadata_path, read_metadata
+from liveness.models.metadata import read_metadata
 
 EXTENSION = ".tflite"
 REEXPORT = "re-export it with: python -m liveness.export MODEL"

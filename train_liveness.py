@@ -10,6 +10,8 @@ with the original's time decay, batch size 8, 50 epochs.
 
 --recipe fused trains no network: it scores the dataset with the pretrained pair and the second
 network and keeps the weight of the second that decides it best (the recommended fusion's rule).
+--recipe head trains no network either: a logistic regression on the pair's frozen embeddings
+(liveness/models/head.py), fitted on the training split, becomes the pair's last layer.
 """
 import argparse
 import datetime
@@ -87,6 +89,8 @@ def parse_args():
                          "to the loss (L2-SP), so fine-tuning keeps what the network knew")
     ap.add_argument("--second", metavar="ONNX", default=None,
                     help="with --recipe fused: the second network (default: pretrained/best_model.onnx)")
+    ap.add_argument("--head-c", type=float, default=0.1, metavar="C",
+                    help="with --recipe head: the logistic head's inverse regularization strength (smaller: simpler)")
     ap.add_argument("--no-export", action="store_true",
                     help="skip the LiteRT export beside the model (<model stem>.tflite, served without TensorFlow)")
     add_verbose_argument(ap)
@@ -105,6 +109,10 @@ def parse_args():
         raise LivenessError("--synthetic-replay must be in [0, 1]")
     if args.init is not None and (args.arch != "livenessnet" or args.standardize != "none" or args.ensemble != 1):
         raise LivenessError("--init fine-tunes the given model as it is: --arch, --standardize and --ensemble don't apply")
+    if args.head_c <= 0:
+        raise LivenessError("--head-c must be above 0")
+    if args.recipe == "head" and args.init is None:
+        raise LivenessError("--recipe head needs --init: the pretrained pair (python -m liveness.pretrained)")
     if args.recipe == "fused":
         from liveness.models.fusion import EXTENSION, is_fusion
 
@@ -367,6 +375,82 @@ def train_fusion(args):
     print(f"[INFO] wrote {args.model}, {args.le}, {args.report}, {args.plot}")
 
 
+def train_head(args):
+    """--recipe head: the pair's frozen embeddings of the training split fit a logistic regression, which becomes
+    the pair's last layer; the held-out split is reported as any model's."""
+    import keras
+    from sklearn.metrics import classification_report
+    from sklearn.preprocessing import LabelEncoder
+
+    from liveness.data.dataset import load_rois
+    from liveness.models import head
+    from liveness.models.labels import save_label_encoder
+    from liveness.models.model_io import save_model
+
+    crop, size, init = starting_point(args)
+    if not set(head.NETWORKS) <= {layer.name for layer in init.layers}:
+        raise LivenessError(f"--recipe head needs the pretrained pair as --init, not {args.init}")
+    print("[INFO] loading images...")
+    data, labels, paths, skipped = load_rois(args.dataset, size, crop)
+    print(f"[INFO] {len(data)} images, {skipped} skipped as undecodable")
+    le = LabelEncoder()
+    encoded = le.fit_transform(labels)
+    if len(le.classes_) != 2 or "real" not in le.classes_:
+        raise LivenessError(f"--recipe head needs two classes, one of them 'real'; {args.dataset} has "
+                            f"{', '.join(le.classes_)}")
+    train, test, split_used = split(labels, paths, args)
+    embedder = head.embedder(init)
+    print(f"[INFO] the pair's embeddings of {len(data)} faces ({crop})...")
+    features = head.embeddings(embedder, data)
+    real = list(le.classes_).index("real")
+    weights, bias = head.fit_logistic(features[train], encoded[train] == real, args.head_c)
+    model = head.with_head(embedder, weights, bias, le.classes_, "real")
+    keras.utils.set_random_seed(args.seed)
+    predictions = model.predict(data[test], batch_size=64, verbose=0)
+    report = classification_report(encoded[test], predictions.argmax(axis=1), labels=range(2),
+                                   target_names=le.classes_, digits=4, zero_division=0)
+    print(f"[INFO] split: {split_used}; {len(train)} train, {len(test)} test")
+    print(report)
+    print(f"[INFO] serializing network to '{args.model}'...")
+    save_model(model, args.model)
+    detector = detector_of(paths)
+    update_metadata(args.model, replace=True, trained_at=datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                    classes=[str(c) for c in le.classes_], dataset=os.path.abspath(args.dataset), split=split_used,
+                    recipe="head", head_c=args.head_c, seed=args.seed, **crop.metadata(), size=size[0],
+                    arch="minifasnet_pair_head", init=os.path.abspath(args.init), trainable="head",
+                    **{k: v for k, v in read_metadata(args.init).items() if k in ("origin", "license", "class_map")},
+                    detector=detector or read_metadata(args.init).get("detector") or "ssd")
+    save_label_encoder(le, args.le)
+    if not args.no_export:
+        print(f"[INFO] exported for serving without TensorFlow: {export_quietly(args.model, model)}")
+    write_bytes(args.report, (f"dataset: {args.dataset}\nsplit: {split_used}; {len(train)} train, {len(test)} test"
+                              f"\nrecipe: head (C {args.head_c})\n\n{report}").encode())
+    save_score_plot(predictions[:, real], encoded[test] == real, args.plot)
+    print(f"[INFO] wrote {args.le}, {args.report}, {args.plot}")
+
+
+def save_score_plot(scores, is_bona_fide, path):
+    """The held-out faces' real scores, live and attack apart: what the head separates and where 0.5 cuts."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.style.use("ggplot")
+    fig = plt.figure()
+    bins = np.linspace(0, 1, 21)
+    plt.hist(scores[is_bona_fide], bins=bins, alpha=0.6, label=f"live ({int(is_bona_fide.sum())})")
+    plt.hist(scores[~is_bona_fide], bins=bins, alpha=0.6, label=f"attack ({int((~is_bona_fide).sum())})")
+    plt.axvline(0.5, color="gray", linestyle="--", label="threshold 0.5")
+    plt.title("Head on the pair's embeddings: held-out scores")
+    plt.xlabel("real score")
+    plt.ylabel("faces")
+    plt.legend(loc="upper center")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
 def save_weight_plot(table, chosen, path):
     """APCER, BPCER and ACER on the dataset against the second network's weight."""
     import matplotlib
@@ -395,6 +479,8 @@ def main():
     if args.recipe == "fused":
         return train_fusion(args)
     import_tensorflow(args.verbose)
+    if args.recipe == "head":
+        return train_head(args)
     import keras
     from sklearn.metrics import classification_report
     from sklearn.preprocessing import LabelEncoder

@@ -15,6 +15,9 @@ RECIPES = {
     "pretrained": ({"init": "pretrained/minifasnet.keras", "trainable": "head", "epochs": 2, "lr": 1e-4, "batch_size": 16},
                    "the pretrained MiniFASNet pair (python -m liveness.pretrained), its classifier head fine-tuned "
                    "for 2 epochs"),
+    "head": ({"init": "pretrained/minifasnet.keras", "head_c": 0.1},
+             "a logistic regression (C 0.1, balanced classes) on the pretrained pair's frozen 256-d embeddings, "
+             "fitted on the dataset's training split and written as the pair's new last layer"),
     "fused": ({"init": "pretrained/minifasnet.keras", "second": "pretrained/best_model.onnx"},
               "the pretrained pair fused on logits with the second pretrained network (both from python -m "
               "liveness.pretrained), the second's weight chosen on the dataset (lowest ACER); --model NAME.fusion"),

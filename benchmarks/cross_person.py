@@ -57,7 +57,9 @@ DEFAULT_EXCLUDE = os.path.join(ROOT, "benchmarks", "shared_data_exclude.csv")
 DEV_PERSONS = ("subjA", "subjK", "subjE", "subjG")
 # The attack instrument of each attack recording (PAI species), from ../shared/data's README; others are "replay".
 ATTACK_TYPES = {"subjA": "phone", "subjD": "phone", "subjS": "phone", "subjU": "phone", "subjW": "phone",
-                "subjY": "phone", "subjAB": "phone", "subjK": "screen", "subjL": "screen", "subjAA": "screen_and_phone"}
+                "subjY": "phone", "subjAB": "phone", "subjAC": "phone", "subjAD": "phone", "subjAE": "phone",
+                "subjAF": "phone", "subjAI": "phone", "subjK": "screen", "subjL": "screen", "subjAG": "screen",
+                "subjAH": "screen", "subjAA": "screen_and_phone"}
 BONA_FIDE = "real"
 
 

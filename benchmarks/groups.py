@@ -1,8 +1,8 @@
 """The protocol over every group of ../shared/data: the candidates that can ship, chosen and reported by LOPO.
 
     python benchmarks/groups.py                         # features once (cached in WORK), then every candidate
-    python benchmarks/groups.py --only fusion-shipped fusion-mirror      # some rows (no nested LOPO)
-    python benchmarks/groups.py --no-nested
+    python benchmarks/groups.py --shippable             # the candidates that can ship, and the rule among them
+    python benchmarks/groups.py --only fusion-shipped fusion-mirror --no-nested       # some rows
 
 Frames: every recording (videos: one frame in --every, as a session sends them; image sets: every frame,
 they are subsampled already), the frames of benchmarks/shared_data_exclude.csv left out. Each kept frame
@@ -71,7 +71,9 @@ def parse_args():
     ap.add_argument("--exclude", default=os.path.join(ROOT, "benchmarks", "shared_data_exclude.csv"))
     ap.add_argument("--every", type=int, default=3, help="one video frame in EVERY (image sets: every frame)")
     ap.add_argument("--frames", type=int, default=10, help="a session's frame count")
-    ap.add_argument("--only", nargs="+", help="only these candidates (no nested LOPO)")
+    ap.add_argument("--only", nargs="+", help="only these candidates (the rule chooses among them)")
+    ap.add_argument("--shippable", action="store_true",
+                    help="only the candidates that can ship (a few numbers chosen here, no weights trained here)")
     ap.add_argument("--no-nested", action="store_true")
     args = ap.parse_args()
     unknown = sorted(set(args.only or ()) - set(CANDIDATES))
@@ -362,6 +364,11 @@ CANDIDATES = {
 }
 
 
+# What a user trains on their own faces (train_liveness.py --recipe head) and a head of quality inputs: weights
+# fitted here, so they ship as recipes, never as weights (the issue's "what can ship").
+TRAINED_HERE = ("fusion-quality-input", "head-embeddings")
+
+
 def lopo(data, name, groups):
     """Scores and thresholds of the rows of `groups`, each group's chosen without it; and each fold's choice."""
     n = len(data["live"])
@@ -501,7 +508,7 @@ def main():
     data["instrument"] = instruments(data)
     data["session_frames"] = args.frames
     groups = sorted(set(data["group"]))
-    names = args.only or list(CANDIDATES)
+    names = args.only or [n for n in CANDIDATES if not args.shippable or n not in TRAINED_HERE]
     print(f"[INFO] {len(data['live'])} frames ({int(data['live'].sum())} live), {len(groups)} groups, "
           f"{len(set(data['recording']))} recordings; {len(names)} candidates", flush=True)
     print("| candidate (LOPO) | frame APCER (per instrument) | BPCER | ACER | AUC | worst group | recordings wrong "
@@ -518,7 +525,7 @@ def main():
     print(f"[INFO] the choice rule on all {len(groups)} groups picks {choice} (LOPO frame ACER "
           f"{results[choice]['acer']:.4f}); on all groups it chooses {CANDIDATES[choice](data, everyone)['chosen']}")
     out = {"candidates": results, "choice": choice, "groups": groups, "timings": timings}
-    if not (args.only or args.no_nested):
+    if not args.no_nested:
         t = time.perf_counter()
         out["nested"], out["nested_picks"] = nested(data, names, groups)
         timings["nested LOPO"] = time.perf_counter() - t

@@ -143,13 +143,18 @@ def table(work):
     for name, scores in columns.items():
         cells = [f"{(scores[(data['group'] == g) & ~live] >= 0.5).mean():.2f}" for g in groups]
         print(f"| {name} | " + " | ".join(cells) + f" | {(scores[live] < 0.5).mean():.3f} |")
-    screens = np.isin(data["group"], groups) & ~live & (data["faces"][:, 0, 0] > 0)
     accepted = columns["fusion"] >= 0.5
-    print("\n| faces | count | size (px) | brightness | contrast | sharpness |\n| --- | --- | --- | --- | --- | --- |")
-    for name, rows in (("screens the fusion accepts", screens & accepted), ("screens it refuses", screens & ~accepted),
-                       ("live faces", live & (data["faces"][:, 0, 0] > 0))):
-        q = np.median(data["quality"][rows], axis=0)
-        print(f"| {name} | {int(rows.sum())} | {q[0]:.0f} | {q[1]:.0f} | {q[2]:.0f} | {q[3]:.0f} |")
+    face = data["faces"][:, 0, 0] > 0
+    print("\nMedian capture quality, within one camera (one group) at a time:\n\n"
+          "| faces | count | size (px) | brightness | contrast | sharpness |\n| --- | --- | --- | --- | --- | --- |")
+    for group in ("AG", "AH"):
+        mine = (data["group"] == group) & face
+        for name, rows in ((f"{group}'s screens the fusion accepts", mine & ~live & accepted),
+                           (f"{group}'s screens it refuses", mine & ~live & ~accepted),
+                           (f"{group}'s live faces", mine & live)):
+            if rows.any():
+                q = np.median(data["quality"][rows], axis=0)
+                print(f"| {name} | {int(rows.sum())} | {q[0]:.0f} | {q[1]:.0f} | {q[2]:.0f} | {q[3]:.0f} |")
 
 
 @exit_on_error

@@ -107,7 +107,7 @@ def extract(args):
     from liveness.faces.detectors.retinaface import RetinaFaceDetector
     from liveness.faces.media import list_media, read_frames
     from liveness.faces.quality import face_quality
-    from liveness.models import second_network
+    from liveness.models import head, second_network
     from liveness.models.model_io import load_classifier, load_model
     from liveness.models.onnx_graph import keras_from_onnx
 
@@ -119,8 +119,7 @@ def extract(args):
     pair, _ = load_classifier(model_path, os.path.join(args.pretrained, "le.pickle"))
     real = pair.classes.index(pair.bona_fide)
     second = second_network.SecondNetwork(second_path)
-    pair_model = load_model(model_path)
-    pair_embedders = [embedding_model(pair_model.get_layer(n), "bn") for n in ("minifasnet_v2", "minifasnet_v1se")]
+    pair_embedder = head.embedder(load_model(model_path))
     second_embedder = embedding_model(keras_from_onnx(second_path), "batchnormalization_118")
     detectors = {side: RetinaFaceDetector(min_confidence=0.0, side=side) for side in DETECTOR_SIDES}
     crops = {m: Crop(tuple(s * m for s in pair.cropper.scales), pair.cropper.rule) for m in CROP_MULTIPLIERS}
@@ -170,20 +169,21 @@ def extract(args):
                                ("second", second_logits), ("quality", quality)):
                 rows[key].append(value)
     data = {k: np.array(v) for k, v in rows.items()}
-    data["embeddings"] = embed(embedded, len(data["frame"]), pair_embedders, second_embedder)
+    data["embeddings"] = embed(embedded, len(data["frame"]), pair_embedder, second_embedder)
     print(f"[INFO] {len(data['frame'])} kept frames of {len(paths)} recordings, {len(set(data['group']))} groups; "
           f"no face at the shipped detector in {int((data['faces'][:, 0, 0] == 0).sum())}", flush=True)
     return data
 
 
-def embed(embedded, count, pair_embedders, second_embedder, batch=128):
-    """(count, 384) embeddings: the pair's two networks' 128 each and the second network's, in batches."""
+def embed(embedded, count, pair_embedder, second_embedder, batch=128):
+    """(count, 384) embeddings: the pair's two networks' 128 each (liveness.models.head, what --recipe head
+    fits on) and the second network's, in batches."""
     out = np.zeros((count, 384), "float32")
     for start in range(0, len(embedded), batch):
         chunk = embedded[start:start + batch]
-        rois = np.stack([roi for _, roi, _ in chunk]).astype("float32")
-        parts = [e.predict_on_batch(rois[..., 3 * i:3 * i + 3])[0] for i, e in enumerate(pair_embedders)]
-        parts.append(second_embedder.predict_on_batch(np.stack([sq for _, _, sq in chunk]))[0])
+        rois = np.stack([roi for _, roi, _ in chunk]).astype("float32") / 255.0
+        parts = [pair_embedder.predict_on_batch(rois),
+                 second_embedder.predict_on_batch(np.stack([sq for _, _, sq in chunk]))[0]]
         out[[row for row, _, _ in chunk]] = np.concatenate(parts, axis=1)
     return out
 

@@ -268,8 +268,8 @@ def views(multipliers=(1.0,), mirror=False, threshold=False):
         chosen, t = {"weight": weight}, 0.5
         if threshold:
             live = data["live"][train]
-            acers = [round(frame_acer(options[weight][train], live, t), 12) for t in THRESHOLDS]
-            t = THRESHOLDS[int(np.argmin(acers))]
+            # the lowest ACER on the training groups; on a tie the threshold nearest 0.5 (the default)
+            t = min(THRESHOLDS, key=lambda t: (round(frame_acer(options[weight][train], live, t), 12), abs(t - 0.5)))
             chosen["threshold"] = t
         return result(options[weight], t, chosen=chosen)
     return fit

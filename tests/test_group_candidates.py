@@ -33,7 +33,7 @@ def frames(spec, seed=0):
             rows["pair"].append(1 / (1 + np.exp(-z)))
             rows["second"].append(sign * 3.0 + rng.normal(0, 0.3, (SIDES, VIEWS, 2)))
             rows["quality"].append(np.array([120, 110, 45, 200], "float32"))
-            rows["embeddings"].append(np.r_[sign, rng.normal(0, 1, 383)].astype("float32"))
+            rows["embeddings"].append(np.r_[np.full(8, 2 * sign), rng.normal(0, 1, 376)].astype("float32"))
     data = {k: np.array(v) for k, v in rows.items()}
     data["live"] = data["label"] == "real"
     data["instrument"] = groups.instruments(data)
@@ -123,3 +123,25 @@ def test_a_handful_of_frames_of_another_instrument_is_reported_apart_not_as_an_i
     scored, _ = groups.lopo(data, "pair", ["AH", "P"])
     result = groups.figures(data, np.ones(len(data["live"]), bool), scored, [])
     assert result["other_frames_accepted"] == {"print": "0/3"}
+
+
+@pytest.mark.parametrize("name", list(groups.CANDIDATES))
+def test_every_candidate_decides_clear_synthetic_frames_right_under_lopo(name):
+    data = frames(POOL)
+    scored, choices = groups.lopo(data, name, sorted(set(data["group"])))
+    assert ((scored["scores"] >= scored["thresholds"]) == data["live"]).all(), choices
+    assert set(choices) == set(data["group"])
+
+
+def test_the_detector_setting_is_chosen_where_its_boxes_decide_better():
+    data = frames(POOL)
+    side = groups.DETECTOR_SIDES.index(480)
+    fakes = np.flatnonzero(data["label"] == "fake")
+    spoilt = fakes[fakes % 2 == 0]
+    for s in range(SIDES):  # at every input side but 480 the boxes of half the attacks are taken for live
+        if s != side:
+            data["pair"][spoilt, s] = 0.99
+            data["second"][spoilt, s] = 4.0
+    scored, choices = groups.lopo(data, "fusion-detector", sorted(set(data["group"])))
+    assert {c["side"] for c in choices.values()} == {480}
+    assert ((scored["scores"] >= 0.5) == data["live"]).all()

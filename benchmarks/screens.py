@@ -2,11 +2,17 @@
 
     python benchmarks/screens.py                        # the table, from benchmarks/groups.py's features
     python benchmarks/screens.py --sheet docs/images/screens.png      # and the synthetic contact sheet
+    python benchmarks/screens.py --spectrum          # and two measures of the face at the camera's full resolution
 
 The table: for each screen group of ../shared (K, L, AA, AG, AH) and the live groups pooled, the share of
 frames each member and the shipped fusion accept at 0.5, at each crop scale, mirrored, and at each of
 RetinaFace's input sides; and the capture quality (face size, brightness, contrast, sharpness) of the screen
 frames the fusion accepts, of those it refuses, and of live faces. Nothing is chosen here: it describes.
+
+--spectrum reads every frame again and measures the face box at the camera's own resolution, before any
+downscaling: the share of its spectrum's energy in the upper half of the frequencies, and the highest peak
+there against the median (a screen's pixel grid and moire would show as either), then how well each tells each
+screen group from the live faces (AUC, 0.5 chance, under 0.5 reversed).
 
 The sheet is made of synthetic frames only (no third-party frame may enter the repository): the built-in
 sample's portrait on a TV screen that fills the webcam's view, and on one whose frame shows, each with the
@@ -157,15 +163,63 @@ def table(work):
                 print(f"| {name} | {int(rows.sum())} | {q[0]:.0f} | {q[1]:.0f} | {q[2]:.0f} | {q[3]:.0f} |")
 
 
+def spectrum_measures(frame, box):
+    """(log high-to-middle band energy, log highest high-band peak over its median) of the face in `box`, at
+    full resolution: its central square of a power of two pixels (at most 128), Hann-windowed."""
+    (x0, y0, x1, y1) = (int(v) for v in box)
+    grey = cv2.cvtColor(frame[max(0, y0):y1, max(0, x0):x1], cv2.COLOR_BGR2GRAY).astype("float32")
+    if min(grey.shape) < 32:
+        return np.nan, np.nan
+    n = min(128, 2 ** int(np.log2(min(grey.shape))))
+    cy, cx = grey.shape[0] // 2, grey.shape[1] // 2
+    patch = grey[cy - n // 2:cy + n // 2, cx - n // 2:cx + n // 2]
+    power = np.abs(np.fft.fftshift(np.fft.fft2((patch - patch.mean()) * np.outer(np.hanning(n), np.hanning(n))))) ** 2
+    yy, xx = np.mgrid[-n // 2:n // 2, -n // 2:n // 2]
+    radius = np.hypot(yy, xx) / (n / 2)
+    high, middle = power[(radius > 0.5) & (radius < 1.0)], power[(radius > 0.1) & (radius <= 0.5)]
+    return float(np.log(high.sum() / (middle.sum() + 1e-9))), float(np.log(high.max() / (np.median(high) + 1e-9)))
+
+
+def spectrum(work, data_folder):
+    """Each measure's AUC, live faces against each screen group's, from the frames groups.py kept."""
+    from liveness.common.provenance import recording_of
+    from liveness.evaluation.metrics import auc
+    from liveness.faces.media import list_media, read_frames
+
+    data = dict(np.load(os.path.join(work, "features_every3.npz")))
+    paths = {recording_of(p): p for f in ("videos", "images") for p in list_media(os.path.join(data_folder, f))}
+    values = np.full((len(data["frame"]), 2), np.nan)
+    for recording in sorted(set(data["recording"])):
+        rows = {int(data["frame"][i]): i for i in np.flatnonzero(data["recording"] == recording)}
+        for index, frame in read_frames(paths[recording], select=lambda i: i in rows):
+            if frame is not None and index in rows and data["faces"][rows[index], 0, 0] > 0:
+                values[rows[index]] = spectrum_measures(frame, data["box"][rows[index], 0])
+    live = (data["label"] == "real") & ~np.isnan(values[:, 0])
+    groups = [g for g in SCREEN_GROUPS if g in set(data["group"])]
+    print("\n| measure (AUC: live against) | " + " | ".join(groups) + " |\n| --- |" + " --- |" * len(groups))
+    for k, name in enumerate(("high-band energy (lower: live)", "high-band peak (lower: live)")):
+        cells = []
+        for group in groups:
+            screen = (data["group"] == group) & (data["label"] != "real") & ~np.isnan(values[:, k])
+            labels = np.r_[["real"] * int(live.sum()), ["fake"] * int(screen.sum())]
+            cells.append(f"{auc(np.r_[-values[live, k], -values[screen, k]], labels, 'real'):.2f}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
 @exit_on_error
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", default=os.path.join(ROOT, "output", "groups"), help="benchmarks/groups.py's --work")
     ap.add_argument("--sheet", help="also write the synthetic contact sheet here (PNG)")
+    ap.add_argument("--spectrum", action="store_true", help="also the full-resolution measures (reads the frames)")
+    ap.add_argument("--data", default=os.path.join(os.path.dirname(ROOT), "shared", "data"),
+                    help="with --spectrum: the recordings groups.py read (default: ../shared/data)")
     args = ap.parse_args()
     if args.sheet:
         sheet(args.sheet)
     table(args.work)
+    if args.spectrum:
+        spectrum(args.work, args.data)
 
 
 if __name__ == "__main__":

@@ -317,16 +317,28 @@ def mean_history(histories):
     return {key: np.mean([h[key] for h in histories], axis=0) for key in histories[0]}
 
 
-def save_plot(history, path):
-    """Training/validation loss and accuracy per epoch, as the original plotted them."""
+def new_figure():
+    """(pyplot, a new figure) in the original's ggplot style, drawn without a display."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    epochs = np.arange(1, len(history["loss"]) + 1)
     plt.style.use("ggplot")
-    fig = plt.figure()
+    return plt, plt.figure()
+
+
+def write_figure(plt, fig, path):
+    """The figure as a PNG at `path`, whole or not at all, then closed."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def save_plot(history, path):
+    """Training/validation loss and accuracy per epoch, as the original plotted them."""
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    plt, fig = new_figure()
     plt.plot(epochs, history["loss"], label="train_loss")
     plt.plot(epochs, history["val_loss"], label="val_loss")
     plt.plot(epochs, history["accuracy"], label="train_acc")
@@ -335,9 +347,7 @@ def save_plot(history, path):
     plt.xlabel("Epoch #")
     plt.ylabel("Loss/Accuracy")
     plt.legend(loc="lower left")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp)
-    plt.close(fig)
+    write_figure(plt, fig, path)
 
 
 def train_fusion(args):
@@ -378,7 +388,6 @@ def train_fusion(args):
 def train_head(args):
     """--recipe head: the pair's frozen embeddings of the training split fit a logistic regression, which becomes
     the pair's last layer; the held-out split is reported as any model's."""
-    import keras
     from sklearn.metrics import classification_report
     from sklearn.preprocessing import LabelEncoder
 
@@ -405,7 +414,6 @@ def train_head(args):
     real = list(le.classes_).index("real")
     weights, bias = head.fit_logistic(features[train], encoded[train] == real, args.head_c)
     model = head.with_head(embedder, weights, bias, le.classes_, "real")
-    keras.utils.set_random_seed(args.seed)
     predictions = model.predict(data[test], batch_size=64, verbose=0)
     report = classification_report(encoded[test], predictions.argmax(axis=1), labels=range(2),
                                    target_names=le.classes_, digits=4, zero_division=0)
@@ -431,13 +439,7 @@ def train_head(args):
 
 def save_score_plot(scores, is_bona_fide, path):
     """The held-out faces' real scores, live and attack apart: what the head separates and where 0.5 cuts."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.style.use("ggplot")
-    fig = plt.figure()
+    plt, fig = new_figure()
     bins = np.linspace(0, 1, 21)
     plt.hist(scores[is_bona_fide], bins=bins, alpha=0.6, label=f"live ({int(is_bona_fide.sum())})")
     plt.hist(scores[~is_bona_fide], bins=bins, alpha=0.6, label=f"attack ({int((~is_bona_fide).sum())})")
@@ -446,21 +448,13 @@ def save_score_plot(scores, is_bona_fide, path):
     plt.xlabel("real score")
     plt.ylabel("faces")
     plt.legend(loc="upper center")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    write_figure(plt, fig, path)
 
 
 def save_weight_plot(table, chosen, path):
     """APCER, BPCER and ACER on the dataset against the second network's weight."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     weights = list(table)
-    plt.style.use("ggplot")
-    fig = plt.figure()
+    plt, fig = new_figure()
     for i, name in enumerate(("APCER", "BPCER", "ACER")):
         plt.plot(weights, [table[w][i] for w in weights], marker="o", label=name)
     plt.axvline(chosen, color="gray", linestyle="--", label=f"chosen: {chosen:.1f}")
@@ -468,9 +462,7 @@ def save_weight_plot(table, chosen, path):
     plt.xlabel("weight of the second network")
     plt.ylabel("error rate")
     plt.legend(loc="upper center")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    write_figure(plt, fig, path)
 
 
 @exit_on_error

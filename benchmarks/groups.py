@@ -334,36 +334,33 @@ def quality_features(data):
 
 def logistic(features, c):
     def fit(data, train):
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
+        from liveness.models.head import fit_logistic
 
         x = features(data)
         face = data["faces"][:, 0, 0] > 0
-        head = make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=3000))
-        head.fit(x[train & face], data["live"][train & face])
-        return result(np.where(face, head.predict_proba(x)[:, 1], 0.0))
+        weights, bias = fit_logistic(x[train & face], data["live"][train & face], c)
+        return result(np.where(face, 1.0 / (1.0 + np.exp(-(x @ weights + bias))), 0.0))
     return fit
 
 
 # The candidates, in the order of the tie rule (simpler first). Fixed before any was run.
 CANDIDATES = {
-    "pair": (plain("pair")),  # the pair alone, at 0.5
-    "second": (plain("second")),  # the second network alone, at 0.5
-    "fusion-shipped": (shipped),  # pretrained/minifasnet_fused.fusion as it is: weight 0.3, at 0.5
-    "fusion-weight": (views()),  # the weight chosen again
-    "fusion-weight-threshold": (views(threshold=True)),  # and the threshold
-    "fusion-mirror": (views(mirror=True)),  # each member's logit averaged with the mirrored face's
-    "fusion-scales": (views(SCALES_TTA)),  # ... over crops at 0.9, 1 and 1.1 times the scale
-    "fusion-mirror-scales": (views(SCALES_TTA, mirror=True)),  # both: six views a member
-    "fusion-crops": (crops),  # each member's crop scale chosen (0.8 to 1.25 times its own)
-    "fusion-detector": (detector),  # RetinaFace's input side and confidence chosen
-    "fusion-quality-gate": (gate),  # the sessions' quality checks as a gate on every frame
-    "fusion-quality-input": (logistic(quality_features, 1.0)),  # quality as inputs of the fusion
-    "head-embeddings": (logistic(lambda d: d["embeddings"], 0.1)),  # the pair's and the second network's
+    "pair": plain("pair"),  # the pair alone, at 0.5
+    "second": plain("second"),  # the second network alone, at 0.5
+    "fusion-shipped": shipped,  # pretrained/minifasnet_fused.fusion as it is: weight 0.3, at 0.5
+    "fusion-weight": views(),  # the weight chosen again
+    "fusion-weight-threshold": views(threshold=True),  # and the threshold
+    "fusion-mirror": views(mirror=True),  # each member's logit averaged with the mirrored face's
+    "fusion-scales": views(SCALES_TTA),  # ... over crops at 0.9, 1 and 1.1 times the scale
+    "fusion-mirror-scales": views(SCALES_TTA, mirror=True),  # both: six views a member
+    "fusion-crops": crops,  # each member's crop scale chosen (0.8 to 1.25 times its own)
+    "fusion-detector": detector,  # RetinaFace's input side and confidence chosen
+    "fusion-quality-gate": gate,  # the sessions' quality checks as a gate on every frame
+    "fusion-quality-input": logistic(quality_features, 1.0),  # quality as inputs of the fusion
+    "head-embeddings": logistic(lambda d: d["embeddings"], 0.1),  # the pair's and the second network's
     # added after the run of the 13 above, to measure train_liveness.py --recipe head as it is built: the pair's
     # embeddings alone (its model is the pair with a new last layer, one crop); not among the rule's candidates
-    "head-pair-embeddings": (logistic(lambda d: d["embeddings"][:, :256], 0.1)),
+    "head-pair-embeddings": logistic(lambda d: d["embeddings"][:, :256], 0.1),
 }
 RULE_CANDIDATES = tuple(CANDIDATES)[:13]
 
@@ -395,9 +392,14 @@ def pooled_acer(data, name, groups):
     scored, _ = lopo(data, name, groups)
     rows = np.isin(data["group"], groups)
     accepted = scored["scores"][rows] >= scored["thresholds"][rows]
-    live, kinds = data["live"][rows], data["instrument"][rows]
-    apcer = max(accepted[kinds == k].mean() for k in set(kinds) - {"live"})
-    return (apcer + (~accepted[live]).mean()) / 2
+    return frame_rates(accepted, data["live"][rows], data["instrument"][rows])[2]
+
+
+def frame_rates(accepted, live, kinds):
+    """({instrument: APCER}, BPCER, ACER with the worst instrument's APCER) of frame decisions."""
+    apcer = {k: float(accepted[kinds == k].mean()) for k in sorted(set(kinds) - {"live"})}
+    bpcer = float((~accepted[live]).mean())
+    return apcer, bpcer, (max(apcer.values()) + bpcer) / 2
 
 
 # ---------------------------------------------------------------- figures
@@ -426,8 +428,7 @@ def figures(data, rows, scored, sessions):
     scores, thresholds = scored["scores"], scored["thresholds"]
     live, kinds = data["live"][rows], data["instrument"][rows]
     accepted = scores[rows] >= thresholds[rows]
-    apcer = {k: float(accepted[kinds == k].mean()) for k in sorted(set(kinds) - {"live"})}
-    bpcer = float((~accepted[live]).mean())
+    apcer, bpcer, acer = frame_rates(accepted, live, kinds)
     worst = {}
     for group in sorted(set(data["group"][rows])):
         mine = data["group"][rows] == group
@@ -448,7 +449,7 @@ def figures(data, rows, scored, sessions):
     others = {kind: f"{int(accepted[mask[rows]].sum())}/{int(mask[rows].sum())}"
               for kind, mask in other_frames(data).items() if mask[rows].any()}
     return {"frames": int(rows.sum()), "apcer": max(apcer.values()), "apcer_per_instrument": apcer, "bpcer": bpcer,
-            "acer": (max(apcer.values()) + bpcer) / 2, "auc": float(auc(scores[rows], np.where(live, "real", "fake"), "real")),
+            "acer": acer, "auc": float(auc(scores[rows], np.where(live, "real", "fake"), "real")),
             "worst_group": [worst_group, worst[worst_group]], "recordings": len(set(data["recording"][rows])),
             "recordings_wrong": wrong, "sessions": len(sessions), "session_apcer": s_apcer, "session_bpcer": s_bpcer,
             "session_acer": (s_apcer + s_bpcer) / 2,
@@ -490,8 +491,12 @@ def nested(data, names, groups):
     return figures(data, rows, scored, session_decisions(data, scored, data["session_frames"])), picks
 
 
+def cache_path(work, every):
+    return os.path.join(work, f"features_every{every}.npz")
+
+
 def load_features(args):
-    cache = os.path.join(args.work, f"features_every{args.every}.npz")
+    cache = cache_path(args.work, args.every)
     if os.path.isfile(cache):
         print(f"[INFO] features from {cache}", flush=True)
         return dict(np.load(cache))

@@ -71,12 +71,12 @@ def tv_frame(fill, size=(640, 480), seed=0):
 def crop_boxes(frame, box):
     """{what: (x0, y0, x1, y1)} the members see of a face in `box`, as each cuts it."""
     from liveness.faces.crops import shifted_box
+    from liveness.models import second_network
 
     (h, w) = frame.shape[:2]
     out = {f"pair x{s:g}": shifted_box(box, s, w, h) for s in (2.7, 4.0)}
-    side = int(max(box[2] - box[0], box[3] - box[1]) * 1.5)
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    out["second x1.5"] = (int(cx - side / 2), int(cy - side / 2), int(cx + side / 2), int(cy + side / 2))
+    x, y, side = second_network.square(box)
+    out["second x1.5"] = (x, y, x + side, y + side)
     return out
 
 
@@ -107,7 +107,7 @@ def sheet(path):
                                 (160, 160)))
         for crop, name in zip(crops, colours):
             cv2.rectangle(crop, (0, 0), (159, 159), colours[name], 4)
-        column = np.vstack([np.vstack(crops[:2]), np.zeros((0, 160, 3), "uint8")])
+        column = np.vstack(crops[:2])
         right = np.vstack([crops[2], np.full((160, 160, 3), 255, "uint8")])
         panel = np.hstack([cv2.resize(shown, (427, 320)), column, right])
         rows.append(panel)
@@ -123,14 +123,21 @@ def sheet(path):
     print(f"[INFO] wrote {path}")
 
 
+def cached_features(work):
+    """The features benchmarks/groups.py kept in `work` (its default frames)."""
+    from groups import cache_path
+
+    cache = cache_path(work, 3)
+    if not os.path.isfile(cache):
+        raise LivenessError(f"{cache} not found: run benchmarks/groups.py first")
+    return dict(np.load(cache))
+
+
 def table(work):
     """The member-by-member table on the screen groups, from groups.py's cache."""
     from groups import CROP_MULTIPLIERS, DETECTOR_SIDES, SHIPPED_WEIGHT, fuse, member_logits
 
-    cache = os.path.join(work, "features_every3.npz")
-    if not os.path.isfile(cache):
-        raise LivenessError(f"{cache} not found: run benchmarks/groups.py first")
-    data = dict(np.load(cache))
+    data = cached_features(work)
     live = data["label"] == "real"
     columns = {}
     pair, second = member_logits(data)
@@ -186,7 +193,7 @@ def spectrum(work, data_folder):
     from liveness.evaluation.metrics import auc
     from liveness.faces.media import list_media, read_frames
 
-    data = dict(np.load(os.path.join(work, "features_every3.npz")))
+    data = cached_features(work)
     paths = {recording_of(p): p for f in ("videos", "images") for p in list_media(os.path.join(data_folder, f))}
     values = np.full((len(data["frame"]), 2), np.nan)
     for recording in sorted(set(data["recording"])):

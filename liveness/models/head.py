@@ -32,8 +32,9 @@ def embedder(pair_model):
 
 def embeddings(model, rois, batch_size=64):
     """(N, 256) embeddings of ROIs already at the model's input (float32 in [0, 1])."""
-    return np.concatenate([model.predict_on_batch(rois[i:i + batch_size]) for i in range(0, len(rois), batch_size)]) \
-        if len(rois) else np.zeros((0, model.output_shape[-1]), "float32")
+    if len(rois) == 0:
+        return np.zeros((0, model.output_shape[-1]), "float32")
+    return np.concatenate([model.predict_on_batch(rois[i:i + batch_size]) for i in range(0, len(rois), batch_size)])
 
 
 def fit_logistic(features, is_bona_fide, c):

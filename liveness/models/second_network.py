@@ -19,19 +19,25 @@ LICENSE = "Apache-2.0"
 SCALE, SIZE = 1.5, 128
 
 
-def crop(frame, box, scale=SCALE, size=SIZE):
-    """The network's (3, size, size) float32 input for the face in `box` of a BGR frame."""
+def square(box, scale=SCALE):
+    """(x, y, side): the square the network sees of a face box, `scale` times its longer side around its centre
+    (it may leave the frame)."""
     (start_x, start_y, end_x, end_y) = box
     side = max(1, int(max(end_x - start_x, end_y - start_y) * scale))
-    x, y = int((start_x + end_x) / 2 - side / 2), int((start_y + end_y) / 2 - side / 2)
+    return int((start_x + end_x) / 2 - side / 2), int((start_y + end_y) / 2 - side / 2), side
+
+
+def crop(frame, box, scale=SCALE, size=SIZE):
+    """The network's (3, size, size) float32 input for the face in `box` of a BGR frame."""
+    x, y, side = square(box, scale)
     height, width = frame.shape[:2]
     inside = frame[max(0, y):min(height, y + side), max(0, x):min(width, x + side)]
     if inside.size == 0:
         inside = np.zeros((1, 1, 3), frame.dtype)
-    square = cv2.copyMakeBorder(inside, max(0, -y), max(0, y + side - height), max(0, -x),
+    padded = cv2.copyMakeBorder(inside, max(0, -y), max(0, y + side - height), max(0, -x),
                                 max(0, x + side - width), cv2.BORDER_REFLECT_101)
-    square = cv2.resize(square, (size, size), interpolation=cv2.INTER_LANCZOS4 if size > side else cv2.INTER_AREA)
-    return cv2.cvtColor(square, cv2.COLOR_BGR2RGB).transpose(2, 0, 1).astype("float32") / 255.0
+    padded = cv2.resize(padded, (size, size), interpolation=cv2.INTER_LANCZOS4 if size > side else cv2.INTER_AREA)
+    return cv2.cvtColor(padded, cv2.COLOR_BGR2RGB).transpose(2, 0, 1).astype("float32") / 255.0
 
 
 class SecondNetwork:

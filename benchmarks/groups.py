@@ -446,6 +446,8 @@ def figures(data, rows, scored, sessions):
     s_apcer = sum(d == "real" for d in s_attack) / max(1, len(s_attack))
     s_bpcer = sum(d != "real" for d in s_live) / max(1, len(s_live))
     worst_group = max(worst, key=worst.get)
+    rest = data["group"][rows] != worst_group
+    without_worst = frame_rates(accepted[rest], live[rest], kinds[rest])[2] if (~live[rest]).any() else None
     others = {kind: f"{int(accepted[mask[rows]].sum())}/{int(mask[rows].sum())}"
               for kind, mask in other_frames(data).items() if mask[rows].any()}
     return {"frames": int(rows.sum()), "apcer": max(apcer.values()), "apcer_per_instrument": apcer, "bpcer": bpcer,
@@ -454,7 +456,7 @@ def figures(data, rows, scored, sessions):
             "recordings_wrong": wrong, "sessions": len(sessions), "session_apcer": s_apcer, "session_bpcer": s_bpcer,
             "session_acer": (s_apcer + s_bpcer) / 2,
             "session_retry_live": sum(d == "retry" for d in s_live) / max(1, len(s_live)),
-            "other_frames_accepted": others}
+            "other_frames_accepted": others, "acer_without_worst_group": without_worst}
 
 
 def row(name, f):
@@ -541,6 +543,12 @@ def main():
         print(row("**the choice rule, nested LOPO**", out["nested"]))
         print("[INFO] nested picks: " + ", ".join(f"{n} x{c}" for n, c in
                                                    collections.Counter(out["nested_picks"].values()).most_common()))
+    if not (args.only or args.shippable):  # the candidates measured after the rule's run, outside its choice
+        for name in [n for n in CANDIDATES if n not in RULE_CANDIDATES]:
+            results[name], _ = evaluate(data, name, groups)
+            print(row(f"{name} (not among the rule's)", results[name]), flush=True)
+    print("[INFO] frame ACER without each row's worst group: " + ", ".join(
+        f"{n} ({f['worst_group'][0]}) {f['acer_without_worst_group']:.4f}" for n, f in results.items()))
     for step, seconds in timings.items():
         print(f"[INFO] {step}: {seconds:.1f} s")
     with open(os.path.join(args.work, "groups.json"), "w") as f:

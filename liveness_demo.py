@@ -122,8 +122,7 @@ class LazyVideoWriter:
 def run(frames, scorer, output, display, bona_fide, progress):
     """The demo loop; returns (frames, faces) processed."""
     count = faces = 0
-    for frame in frames:
-        scored = scorer(frame)
+    for frame, scored in scorer.stream(frames):
         for face in scored:
             draw_face(frame, face, bona_fide)
         output.write(frame)

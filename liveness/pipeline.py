@@ -24,12 +24,17 @@ def score_faces(frame, detector, classifier):
 
 def classify_faces(frame, faces, classifier):
     """Classify the given (box, confidence) faces of a frame in one batch."""
-    rois = [classifier.crop(frame, box) for box, _ in faces]
-    scored = []
-    for (box, confidence), p in zip(faces, classifier.predict(rois)):
-        label, score = classifier.label(p)
-        scored.append(ScoredFace(box, confidence, p, label, score))
-    return scored
+    return scored_faces(faces, classifier.predict([classifier.crop(frame, box) for box, _ in faces]), classifier)
+
+
+def scored_faces(faces, probabilities, classifier):
+    """A ScoredFace for each (box, confidence) face and its class probabilities."""
+    return [ScoredFace(box, confidence, p, *classifier.label(p)) for (box, confidence), p in zip(faces, probabilities)]
+
+
+# frames a fusion's answers may lag in a stream: the second network's thread has that many frames' time to finish
+# (waiting for it took 0.5 ms a frame at 1 and 0.25 ms at 2 on subjA_real.mov, docs/speed.md)
+LATE_FRAMES = 2
 
 
 class StreamScorer:
@@ -56,14 +61,42 @@ class StreamScorer:
             return True
         return not self.faces or min(confidence for _, confidence in self.faces) < self.sure
 
-    def __call__(self, frame):
+    def _boxes_of(self, frame):
         if self._must_detect():
             self.faces = self.detector.detect(frame)
             self.since_detection = 0
         else:
             self.since_detection += 1
-        scored = classify_faces(frame, self.faces, self.classifier)
+        return self.faces
+
+    def _smoothed(self, scored):
         return self.smoother(scored) if self.smoother else scored
+
+    def __call__(self, frame):
+        return self._smoothed(classify_faces(frame, self._boxes_of(frame), self.classifier))
+
+    def stream(self, frames):
+        """(frame, its scored faces) for each frame, in order, as __call__ scores them.
+
+        A fusion's second network scores a frame on its own thread while this one detects, runs the first
+        member and hands over the frames before: its answers come LATE_FRAMES frames late, and its time is
+        spent on a core the rest of the stream leaves idle instead of being added to every frame's.
+        """
+        if not (hasattr(self.classifier, "predict_later") and usable_cores() > 1):
+            for frame in frames:
+                yield frame, self(frame)
+            return
+        waiting = deque()
+        for frame in frames:
+            faces = list(self._boxes_of(frame))
+            waiting.append((frame, faces, self.classifier.predict_later(frame, [box for box, _ in faces])))
+            if len(waiting) > LATE_FRAMES:
+                yield self._finished(*waiting.popleft())
+        while waiting:
+            yield self._finished(*waiting.popleft())
+
+    def _finished(self, frame, faces, probabilities):
+        return frame, self._smoothed(scored_faces(faces, probabilities(), self.classifier))
 
 
 class Smoother:

@@ -141,3 +141,33 @@ def test_the_fused_recipe_writes_only_a_fusion(trained, tiny_onnx, gathered, tmp
     assert_one_line_error(run_script("train_liveness.py", "--recipe", "fused", "-d", gathered, "-m",
                                      tmp_path / "m.keras", "-l", tmp_path / "le.pickle", "--init", trained["model"],
                                      "--second", tiny_onnx), ".fusion")
+
+
+@pytest.mark.parametrize("smooth", [1, 3])
+def test_a_streamed_fusion_scores_each_frame_as_scoring_it_alone(trained, tiny_onnx, tmp_path, monkeypatch, smooth):
+    """The demo's stream runs the second network on its own thread, frames late: same frames, same order, same
+    scores, faces or none."""
+    import liveness.pipeline
+    from liveness.data.sample import real_frames, replay_frames
+    from liveness.faces.detectors.ssd import SsdDetector
+    from liveness.models.model_io import load_classifier
+
+    monkeypatch.setattr(liveness.pipeline, "usable_cores", lambda: 2)
+    fusion = make_fusion(tmp_path, trained, tiny_onnx, 0.5)
+    blank = np.full((CLIP_SIZE[1], CLIP_SIZE[0], 3), 90, "uint8")
+    frames = [*real_frames(5, CLIP_SIZE), blank, blank, *replay_frames(5, CLIP_SIZE), blank]
+    alone, streamed = (liveness.pipeline.StreamScorer(SsdDetector(), load_classifier(fusion, trained["le"])[0],
+                                                      detect_every=3, smooth=smooth) for _ in range(2))
+    begun = []
+    predict_later = streamed.classifier.predict_later
+    streamed.classifier.predict_later = lambda *a: begun.append(1) or predict_later(*a)
+    expected = [alone(frame.copy()) for frame in frames]
+    got = list(streamed.stream(frame.copy() for frame in frames))
+    assert len(begun) == len(frames)  # every frame went through the pipelined path
+    assert [np.array_equal(f, g) for f, (g, _) in zip(frames, got)] == [True] * len(frames)
+    counts = [len(faces) for _, faces in got]
+    assert counts == [len(faces) for faces in expected] and 0 in counts and counts.count(1) >= 10
+    for (_, faces), want in zip(got, expected):
+        for face, other in zip(faces, want):
+            assert face.box == other.box and face.label == other.label
+            assert face.score == pytest.approx(other.score, abs=1e-6)

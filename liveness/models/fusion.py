@@ -160,32 +160,51 @@ class FusedClassifier(LivenessClassifier):
         self.beside = None  # a thread that runs the second network beside the first (members_side_by_side)
 
     def members_side_by_side(self):
-        """Run the two members at once, each on its own thread (their runtimes release the GIL): for a process
-        that has the cores to itself, as the demo does. A service's scorer does not: it is one of as many
-        scorers as cores, each on one thread."""
+        """Run the second network on a thread of its own (its runtime releases the GIL): for a process that has
+        the cores to itself, as the demo does. A service's scorer does not: it is one of as many scorers as
+        cores, each on one thread."""
         import concurrent.futures
 
-        self.beside = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="second-network")
+        if self.beside is None:
+            self.beside = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="second-network")
 
     def predict(self, rois):
         """(N, 2) probabilities; a plain ROI image (no frame to crop from) is taken whole by both members
         (the second sees the first crop of a stacked one)."""
-        bona = self.classes.index(self.bona_fide)
         if len(rois) == 0:
             return np.zeros((0, 2), "float32")
         pairs = [(r, second_network.crop(r[..., :3], (0, 0, r.shape[1], r.shape[0]))) if isinstance(r, np.ndarray)
                  else r for r in rois]
         if self.beside is not None:
             running = self.beside.submit(self.second, [p[1] for p in pairs])
-            first = self.first.predict([p[0] for p in pairs])[:, bona]
-            second = running.result()
-        else:
-            first = self.first.predict([p[0] for p in pairs])[:, bona]
-            second = self.second([p[1] for p in pairs])
+            first = self._first_real([p[0] for p in pairs])
+            return self._fuse(first, running.result())
+        return self._fuse(self._first_real([p[0] for p in pairs]), self.second([p[1] for p in pairs]))
+
+    def predict_later(self, frame, boxes):
+        """The faces at `boxes` of a frame, begun: the second network crops and scores them on its own thread
+        while the first member runs here. Returns a function that waits for the second and gives what
+        predict() of their crops would, so a stream can go on to its next frame in between."""
+        boxes = list(boxes)
+        if not boxes:
+            return lambda: np.zeros((0, 2), "float32")
+        self.members_side_by_side()
+        running = self.beside.submit(lambda: self.second([second_network.crop(frame, box) for box in boxes]))
+        first = self._first_real([self.first.crop(frame, box) for box in boxes])
+        return lambda: self._fuse(first, running.result())
+
+    def _first_real(self, crops):
+        if len(crops) == 0:
+            return np.zeros(0, "float32")
+        return self.first.predict(crops)[:, self.classes.index(self.bona_fide)]
+
+    def _fuse(self, first, second):
+        """(N, 2) probabilities from the first member's real probabilities and the second's logits."""
         if self.members is not None:
             self.members.append((first, second))
+        bona = self.classes.index(self.bona_fide)
         real = fused_scores(first, second, self.weight)
-        out = np.empty((len(rois), 2), "float32")
+        out = np.empty((len(real), 2), "float32")
         out[:, bona], out[:, 1 - bona] = real, 1.0 - real
         return out
 

@@ -19,7 +19,7 @@ from liveness.errors import LivenessError, exit_on_error
 from liveness.faces.detectors import add_detector_arguments
 from liveness.faces.media import frame_count, open_video, prefetch
 from liveness.models.metadata import detector_for
-from liveness.pipeline import StreamScorer
+from liveness.pipeline import LATE_FRAMES, StreamScorer
 from liveness.quiet import add_verbose_argument
 
 REAL_COLOR = (0, 255, 0)  # BGR green
@@ -119,10 +119,11 @@ class LazyVideoWriter:
             self.writer.release()
 
 
-def run(frames, scorer, output, display, bona_fide, progress):
-    """The demo loop; returns (frames, faces) processed."""
+def run(frames, scorer, output, display, bona_fide, progress, late):
+    """The demo loop; returns (frames, faces) processed. A frame is shown and written `late` frames after it
+    was read (StreamScorer.stream)."""
     count = faces = 0
-    for frame, scored in scorer.stream(frames):
+    for frame, scored in scorer.stream(frames, late):
         for face in scored:
             draw_face(frame, face, bona_fide)
         output.write(frame)
@@ -173,8 +174,9 @@ def main():
         try:
             scorer = StreamScorer(detector, classifier, args.detect_every, smooth=args.smooth)
             # frames decode and resize on their own thread while this one detects and classifies
+            # a video file is read as fast as it is scored; a camera films no faster than a frame is answered
             count, faces = run(prefetch(frames_from(capture, args.width)), scorer, output,
-                               not args.no_display, args.bona_fide, progress)
+                               not args.no_display, args.bona_fide, progress, LATE_FRAMES if args.input else 0)
         finally:
             output.release()
             capture.release()

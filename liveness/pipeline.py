@@ -75,14 +75,15 @@ class StreamScorer:
     def __call__(self, frame):
         return self._smoothed(classify_faces(frame, self._boxes_of(frame), self.classifier))
 
-    def stream(self, frames):
+    def stream(self, frames, late=LATE_FRAMES):
         """(frame, its scored faces) for each frame, in order, as __call__ scores them.
 
         A fusion's second network scores a frame on its own thread while this one detects, runs the first
-        member and hands over the frames before: its answers come LATE_FRAMES frames late, and its time is
-        spent on a core the rest of the stream leaves idle instead of being added to every frame's.
+        member and hands over the frames before: its answers come `late` frames late, and its time is
+        spent on a core the rest of the stream leaves idle instead of being added to every frame's. With
+        late=0 each frame is answered before the next is read (a camera, which films no faster than that).
         """
-        if not (hasattr(self.classifier, "predict_later") and usable_cores() > 1):
+        if not (late > 0 and hasattr(self.classifier, "predict_later") and usable_cores() > 1):
             for frame in frames:
                 yield frame, self(frame)
             return
@@ -90,7 +91,7 @@ class StreamScorer:
         for frame in frames:
             faces = list(self._boxes_of(frame))
             waiting.append((frame, faces, self.classifier.predict_later(frame, [box for box, _ in faces])))
-            if len(waiting) > LATE_FRAMES:
+            if len(waiting) > late:
                 yield self._finished(*waiting.popleft())
         while waiting:
             yield self._finished(*waiting.popleft())

@@ -6,7 +6,8 @@
 Both run as a user serves them: from their LiteRT exports, on the serving install's interpreter
 (--python, default .venv-serve/bin/python: no TensorFlow, no ONNX Runtime) where there is one. For each,
 in turn and --rounds times over: the service's time from its start to a 200 on /readyz, the resident
-memory of each scoring process, requests per second at --concurrency (load_api.py's valid images),
+memory of each scoring process, requests per second at --concurrency (load_api.py's valid images)
+and the CPU a request costs the client (this process), the service's own process and its scorers,
 and the demo's frames per second on --video. It prints every run, the medians, the ratios of the
 fusion to the pair, and checks the targets: the fusion at least 0.8x the pair's requests and frames
 per second, at least 100 requests and 90 frames per second, /readyz within 3 s, each scorer at most
@@ -37,7 +38,7 @@ def main():
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--scorers", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=5, help="runs of each, alternated; medians are compared")
     ap.add_argument("--python", default=SERVE_PYTHON if os.path.isfile(SERVE_PYTHON) else sys.executable)
     args = ap.parse_args()
     le = os.path.join(args.pretrained, "le.pickle")
@@ -46,22 +47,27 @@ def main():
     runs = {name: [] for name in models}
     print(f"[INFO] interpreter {args.python}; {args.scorers} scorers, {args.requests} requests at concurrency "
           f"{args.concurrency}; demo on {args.video}")
-    print("| round | model | /readyz after (s) | largest scorer (MB) | requests/s | demo frames/s |\n"
-          "| --- | --- | --- | --- | --- | --- |")
+    print("| round | model | /readyz after (s) | largest scorer (MB) | requests/s | CPU ms a request: client, service, "
+          "scorers | demo frames/s |\n| --- | --- | --- | --- | --- | --- | --- |")
     for round_ in range(1, args.rounds + 1):
         for name, model in models.items():
             run = serve(model, le, args, python=args.python)
             run["rss"], run["ok"] = max(run["rss"], default=0.0), run["ok"] == run["sent"]
             run["fps"] = demo_fps(model, le, args.video, python=args.python)
+            run["cpu ms"] = sum(run["cpu"].values())
             runs[name].append(run)
-            print(f"| {round_} | {name} | {run['ready']:.2f} | {run['rss']:.0f} | {run['rps']:.1f} | {run['fps']:.1f} |",
-                  flush=True)
-    median = {name: {k: statistics.median(r[k] for r in rs) for k in ("ready", "rss", "rps", "fps")}
+            cpu = ", ".join(f"{ms:.1f}" for ms in run["cpu"].values())
+            print(f"| {round_} | {name} | {run['ready']:.2f} | {run['rss']:.0f} | {run['rps']:.1f} | {cpu} | "
+                  f"{run['fps']:.1f} |", flush=True)
+    median = {name: {k: statistics.median(r[k] for r in rs) for k in ("ready", "rss", "rps", "fps", "cpu ms")}
               for name, rs in runs.items()}
     pair, fused = median["the pair"], median["the fusion"]
     print(f"[INFO] medians: the pair {pair['rps']:.1f} requests/s, {pair['fps']:.1f} frames/s; the fusion "
           f"{fused['rps']:.1f} requests/s ({fused['rps'] / pair['rps']:.2f}x), {fused['fps']:.1f} frames/s "
           f"({fused['fps'] / pair['fps']:.2f}x)")
+    print(f"[INFO] CPU a request, all parts on the same cores: the pair {pair['cpu ms']:.1f} ms, the fusion "
+          f"{fused['cpu ms']:.1f} ms; where the cores are the limit, the fusion answers at most "
+          f"{pair['cpu ms'] / fused['cpu ms']:.2f}x the pair's requests per second")
     checks = [("the service: the fusion at least 0.8x the pair's requests per second", fused["rps"] / pair["rps"] >= 0.8,
                f"{fused['rps'] / pair['rps']:.2f}x"),
               ("the service: the fusion at least 100 requests per second", fused["rps"] >= 100, f"{fused['rps']:.1f}"),

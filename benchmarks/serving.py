@@ -33,9 +33,9 @@ from liveness_api import start_local  # noqa: E402
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
 
 
-def scorer_rss_mb(service_pid):
-    """Resident memory of each scoring process the service started, in MB."""
-    out = []
+def scorer_pids(service_pid):
+    """The scoring processes the service started (its multiprocessing children, not the resource tracker)."""
+    pids = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -46,28 +46,55 @@ def scorer_rss_mb(service_pid):
                 continue
             with open(f"/proc/{pid}/cmdline") as f:
                 command = f.read()
-                if "multiprocessing" not in command or "resource_tracker" in command:
-                    continue
+            if "multiprocessing" in command and "resource_tracker" not in command:
+                pids.append(int(pid))
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+def scorer_rss_mb(service_pid):
+    """Resident memory of each scoring process the service started, in MB."""
+    out = []
+    for pid in scorer_pids(service_pid):
+        try:
             with open(f"/proc/{pid}/status") as f:
                 out.append(int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) / 1024)
-        except (OSError, ValueError, AttributeError):
+        except (OSError, AttributeError):
             continue
     return out
 
 
+def cpu_ms(pids):
+    """CPU milliseconds (user and system) each process has used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        used[pid] = (int(fields[11]) + int(fields[12])) * 1000 / ticks
+    return used
+
+
 def serve(model, le, args, python=None):
-    """Start the service, time /readyz, measure its scorers' memory and its requests a second, stop it."""
+    """Start the service, time /readyz, measure its scorers' memory, its requests a second and the CPU a request
+    costs each part (this process as the client, the service's own process, its scorers), stop it."""
     started = time.perf_counter()
     process, url = start_local(model, le, "--scorers", args.scorers, timeout=600, python=python)
     ready = time.perf_counter() - started
     try:
-        rss = scorer_rss_mb(process.pid)
-        results, elapsed = asyncio.run(send_all(url, request_bodies(args.requests, 0.0), args.concurrency, 600))
+        rss, scorers, bodies = scorer_rss_mb(process.pid), scorer_pids(process.pid), request_bodies(args.requests, 0.0)
+        before, client = cpu_ms([process.pid, *scorers]), time.process_time()
+        results, elapsed = asyncio.run(send_all(url, bodies, args.concurrency, 600))
+        client, after = (time.process_time() - client) * 1000, cpu_ms([process.pid, *scorers])
         statuses = [s for _, s, _ in results]
     finally:
         process.terminate()
         process.wait(timeout=30)
-    return {"ready": ready, "rss": rss, "rps": len(results) / elapsed, "ok": statuses.count(200), "sent": len(results)}
+    spent = {pid: after[pid] - before[pid] for pid in after}
+    cpu = {"client": client, "service": spent[process.pid], "scorers": sum(spent[pid] for pid in scorers)}
+    return {"ready": ready, "rss": rss, "rps": len(results) / elapsed, "ok": statuses.count(200), "sent": len(results),
+            "cpu": {part: ms / len(results) for part, ms in cpu.items()}}
 
 
 def demo_fps(model, le, video, python=None):

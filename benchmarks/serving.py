@@ -53,10 +53,10 @@ def scorer_pids(service_pid):
     return pids
 
 
-def scorer_rss_mb(service_pid):
-    """Resident memory of each scoring process the service started, in MB."""
+def rss_mb(pids):
+    """Resident memory of each of the processes, in MB."""
     out = []
-    for pid in scorer_pids(service_pid):
+    for pid in pids:
         try:
             with open(f"/proc/{pid}/status") as f:
                 out.append(int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) / 1024)
@@ -83,7 +83,8 @@ def serve(model, le, args, python=None):
     process, url = start_local(model, le, "--scorers", args.scorers, timeout=600, python=python)
     ready = time.perf_counter() - started
     try:
-        rss, scorers, bodies = scorer_rss_mb(process.pid), scorer_pids(process.pid), request_bodies(args.requests, 0.0)
+        scorers, bodies = scorer_pids(process.pid), request_bodies(args.requests, 0.0)
+        rss = rss_mb(scorers)
         before, client = cpu_ms([process.pid, *scorers]), time.process_time()
         results, elapsed = asyncio.run(send_all(url, bodies, args.concurrency, 600))
         client, after = (time.process_time() - client) * 1000, cpu_ms([process.pid, *scorers])

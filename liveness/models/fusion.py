@@ -194,8 +194,6 @@ class FusedClassifier(LivenessClassifier):
         return lambda: self._fuse(first, running.result())
 
     def _first_real(self, crops):
-        if len(crops) == 0:
-            return np.zeros(0, "float32")
         return self.first.predict(crops)[:, self.classes.index(self.bona_fide)]
 
     def _fuse(self, first, second):

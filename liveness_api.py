@@ -6,7 +6,7 @@ POST /v1/liveness takes an image as a multipart upload (field `file`) or as JSON
 {"image_base64": "..."} and answers every face found (box, score, decision real / fake /
 not_sure), the threshold and band used, and the model's identity. POST /v1/sessions starts a liveness
 session: a person's frames, from the capture page at /capture or any client, decided as one (live,
-attack, or try again; liveness.service.sessions). GET /healthz says the
+attack, or try again; liveness.sessions). GET /healthz says the
 process is alive, GET /readyz that the model is loaded, GET /metrics gives Prometheus metrics;
 with --docs the OpenAPI docs are at /docs.
 
@@ -22,6 +22,7 @@ import dataclasses
 import functools
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -141,7 +142,16 @@ def parse_args():
     ap.add_argument("--session-ttl", type=float, default=180.0,
                     help="seconds a liveness session (POST /v1/sessions) lives; its frames after that get 404")
     ap.add_argument("--max-sessions-per-key", type=int, default=20,
-                    help="open sessions a key may hold (without --api-keys: everyone together); past it 429")
+                    help="open sessions a key may hold (without --api-keys: a client address); past it 429")
+    ap.add_argument("--max-sessions", type=int, default=200,
+                    help="open sessions of all keys (or addresses) together; past it 503")
+    ap.add_argument("--session-owner-mb", type=float, default=40.0,
+                    help="frame bytes held for one key's (or address's) sessions; past it 429")
+    ap.add_argument("--session-total-mb", type=float, default=200.0,
+                    help="frame bytes held for all sessions; past it 503")
+    ap.add_argument("--frame-ancestors", metavar="ORIGINS", default="'self'",
+                    help="origins whose pages may show /capture in a frame (the CSP frame-ancestors value, for "
+                         "example \"'self' https://shop.example\"; default: only this service's own)")
     ap.add_argument("--docs", action="store_true", help="serve the OpenAPI docs at /docs")
     ap.add_argument("--metrics-private", action="store_true", help="/metrics needs an API key too")
     add_verbose_argument(ap)
@@ -165,8 +175,14 @@ def parse_args():
         raise LivenessError("--max-pending and --max-uploads must be 0 (no cap) or more")
     if min(args.body_timeout, args.header_timeout, args.idle_timeout, args.max_header_kb) <= 0:
         raise LivenessError("--body-timeout, --header-timeout, --idle-timeout and --max-header-kb must be above 0")
-    if args.max_connections < 1 or args.max_sessions_per_key < 1 or args.session_ttl <= 0:
-        raise LivenessError("--max-connections and --max-sessions-per-key must be 1 or more, --session-ttl above 0")
+    if min(args.max_connections, args.max_sessions_per_key, args.max_sessions) < 1 or args.session_ttl <= 0:
+        raise LivenessError("--max-connections, --max-sessions-per-key and --max-sessions must be 1 or more, "
+                            "--session-ttl above 0")
+    if min(args.session_owner_mb, args.session_total_mb) < 2:
+        raise LivenessError("--session-owner-mb and --session-total-mb must be 2 or more (a frame may be 2 MB)")
+    if not re.fullmatch(r"[\w'.:/*\- ]+", args.frame_ancestors):
+        raise LivenessError(f"--frame-ancestors takes CSP sources such as \"'self' https://shop.example\", "
+                            f"got {args.frame_ancestors!r}")
     if args.metrics_private and args.api_keys is None:
         raise LivenessError("--metrics-private puts /metrics behind the API keys: give --api-keys FILE too")
     return args
@@ -186,7 +202,9 @@ def main():
                         verbose=args.verbose, api_keys=args.api_keys, rate_limit=args.rate_limit, state=args.state,
                         max_pending=args.max_pending, max_uploads=args.max_uploads, body_timeout=args.body_timeout,
                         docs=args.docs, metrics_private=args.metrics_private, session_ttl=args.session_ttl,
-                        max_sessions_per_key=args.max_sessions_per_key)
+                        max_sessions_per_key=args.max_sessions_per_key, max_sessions=args.max_sessions,
+                        session_owner_mb=args.session_owner_mb, session_total_mb=args.session_total_mb,
+                        frame_ancestors=args.frame_ancestors)
     keys = ApiKeys.load(args.api_keys) if args.api_keys else None  # a bad file fails here, before the model loads
     check_reachable(args.state)  # so does a Redis that does not answer
     if args.state != MEMORY:

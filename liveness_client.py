@@ -9,8 +9,8 @@ service's (any fake face makes the image fake); images with no face, or only uns
 counted apart. Prints accuracy, APCER, BPCER and the failures.
 
 With --session, a recording (a video or an image set's folder) is one liveness session (POST
-/v1/sessions): --frames frames taken evenly from it are sent as a capture page sends them, and the
-session's result is printed. Given a folder with real/ and fake/ holding recordings, it runs one session
+/v1/sessions): its frames are sent in order at the capture page's pace (about 8 a second, as the camera
+gave them) until the session has counted --frames of them, and the session's result is printed. Given a folder with real/ and fake/ holding recordings, it runs one session
 per recording and prints session-level APCER, BPCER (live sessions not decided real; a retry is never
 right), ACER and the retry rates of live and of attack sessions (--json: one JSON object).
 """
@@ -68,38 +68,56 @@ def rate(flags):
     return f"{sum(flags) / len(flags):.4f} ({sum(flags)}/{len(flags)})" if flags else "n/a"
 
 
-def session_frames(recording, count):
-    """`count` JPEG frames taken evenly from a video or an image set."""
+PAGE_INTERVAL_S = 0.125  # the capture page sends a frame every 125 ms at most, or as the service asks
+PAGE_FPS = 8
+
+
+def camera_frames(recording):
+    """The recording as a camera would give the page, about PAGE_FPS frames a second: a video's frames at that
+    rate, an image set's (already spread out) one by one; each as the page's JPEG."""
     import cv2
 
-    from liveness.faces.media import frame_count, read_frames
+    from liveness.faces.media import read_frames
 
-    total = frame_count(recording)
-    wanted = {int(i * max(1, total) / count) for i in range(count)} if total else None
-    frames = []
-    for index, frame in read_frames(recording, select=(lambda i: i in wanted) if wanted else None):
+    step = 1
+    if os.path.isfile(recording):
+        capture = cv2.VideoCapture(recording)
+        fps = capture.get(cv2.CAP_PROP_FPS) or PAGE_FPS
+        capture.release()
+        step = max(1, int(round(fps / PAGE_FPS)))
+    found = False
+    for _, frame in read_frames(recording, select=lambda i: i % step == 0):
         if frame is not None:
-            frames.append(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
-    if not frames:
+            found = True
+            yield cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+    if not found:
         raise LivenessError(f"no frames could be read from {recording}")
-    step = len(frames) / count
-    return [frames[min(len(frames) - 1, int(i * step))] for i in range(count)] if len(frames) > count else frames
 
 
 def run_session(client, url, recording, count, key):
-    """The result of one session fed `count` frames of `recording` (GET /v1/sessions/{id} once decided)."""
+    """The result of one session fed `recording` at the page's pace until it decides (GET /v1/sessions/{id})."""
+    import time
+
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     created = client.post(f"{url}/v1/sessions", json={"frames": count}, headers=headers)
     if created.status_code != 201:
         raise LivenessError(f"cannot create a session: HTTP {created.status_code} {created.text[:200]}")
     session = created.json()
-    for data in session_frames(recording, count):
+    interval = max(PAGE_INTERVAL_S, session.get("frame_interval_ms", 0) / 1000 + 0.015)
+    for data in camera_frames(recording):
+        sent = time.perf_counter()
         answer = client.post(f"{url}/v1/sessions/{session['id']}/frames", files={"file": ("frame.jpg", data)},
                              headers={"Authorization": f"Bearer {session['token']}"})
+        if answer.status_code == 429:  # too soon, or over a bound: the page waits and sends its next frame
+            time.sleep(interval)
+            continue
         if answer.status_code != 200:
             raise LivenessError(f"a frame of {recording} was refused: HTTP {answer.status_code} {answer.text[:200]}")
+        if answer.json()["session"]["status"] == "SUCCEEDED":
+            break
+        time.sleep(max(0.0, interval - (time.perf_counter() - sent)))
     result = client.get(f"{url}/v1/sessions/{session['id']}", headers=headers).json()
-    if result.get("status") != "SUCCEEDED":  # fewer frames than asked for: the session could not decide
+    if result.get("status") != "SUCCEEDED":  # the recording ended before the session had its frames
         result = {**result, "decision": "retry", "reason": result.get("reason") or "frames_missing"}
     return result
 
@@ -139,8 +157,8 @@ def sessions_main(args, url):
             if not args.json:
                 reason = f" ({result['reason']})" if result.get("reason") else ""
                 kind = f" ({label})" if label else ""
-                print(f"[INFO] {path}{kind}: {result['decision']}{reason}, confidence {result.get('confidence')}, "
-                      f"score {result.get('score')}")
+                print(f"[INFO] {path}{kind}: {result['decision']}{reason}, {result.get('live_frames')} of "
+                      f"{result.get('judged')} judged frames live")
     if not labelled:
         if args.json:
             print(json.dumps({k: v for k, v in results[0][2].items() if k not in ("reference_image", "audit_images")}))

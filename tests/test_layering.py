@@ -12,6 +12,7 @@ ROOMS = [
     ("data", ["liveness.data"]),
     ("models", ["liveness.models"]),
     ("evaluation", ["liveness.evaluation"]),
+    ("sessions", ["liveness.sessions"]),
     ("service", ["liveness.service"]),
     ("pipeline", ["liveness.pipeline"]),
     # the commands users type (python -m liveness.pretrained, ...): thin modules that run a room's main

@@ -1,17 +1,52 @@
-"""The session's decision rule and the capture-quality measure it gates on, on synthetic faces and frames."""
+"""The session's decision rule, its one-camera and one-person checks, and what the page may read, on synthetic
+faces, frames and records."""
+import io
+
 import cv2
+import numpy as np
 import pytest
+from PIL import Image
 
 from liveness.data.sample import real_frames
+from liveness.errors import ApiError
 from liveness.faces.quality import face_quality
-from liveness.service.sessions import Rule, aggregate, decide
+from liveness.sessions.camera import check_jpeg, duplicate_of, min_interval, movement, signature
+from liveness.sessions.identity import strangers
+from liveness.sessions.rule import Rule, decide
+from liveness.sessions.views import kept_frames, progress_view, result_view
 
 BOX = (100, 60, 220, 200)
+FACE_BOX = (243, 115, 374, 288)  # the sample's face in a 640x480 frame of real_frames
 
 
-def frame(score, faces=1, size=120, brightness=120.0, sharpness=200.0):
-    return {"faces": faces, "score": score, "box": [0, 0, size, size],
-            "quality": {"size": size, "brightness": brightness, "contrast": 40.0, "sharpness": sharpness}}
+def live_signatures(count, seed=11):
+    return [signature(frame, FACE_BOX) for frame in real_frames(count, (640, 480), seed=seed)]
+
+
+def still_signatures(count, seed=0):
+    """One frame of the sample sent `count` times with 1-3 px shifts, +-2 % brightness, noise and JPEG 70-95."""
+    rng = np.random.default_rng(seed)
+    photo = next(real_frames(1, (640, 480), seed=5))
+    out = []
+    for _ in range(count):
+        dx, dy = rng.integers(-3, 4, 2)
+        moved = cv2.warpAffine(photo, np.float32([[1, 0, dx], [0, 1, dy]]), (640, 480), borderMode=cv2.BORDER_REFLECT)
+        lit = np.clip(moved * rng.uniform(0.98, 1.02) + rng.normal(0, 1.5, moved.shape), 0, 255).astype(np.uint8)
+        data = cv2.imencode(".jpg", lit, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(70, 96))])[1]
+        out.append(signature(cv2.imdecode(data, cv2.IMREAD_COLOR), (FACE_BOX[0] + dx, FACE_BOX[1] + dy,
+                                                                    FACE_BOX[2] + dx, FACE_BOX[3] + dy)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def moving():
+    return live_signatures(10)
+
+
+def record(score, signature, descriptor=None, problem=None, sharpness=200.0):
+    return {"score": score, "box": list(FACE_BOX), "problem": problem, "signature": signature,
+            "descriptor": descriptor if descriptor is not None else [0.0] * 128,
+            "quality": {"size": 131, "brightness": 120.0, "contrast": 40.0, "sharpness": sharpness}}
 
 
 def test_quality_sees_a_dark_a_small_and_a_blurred_face():
@@ -26,33 +61,98 @@ def test_quality_sees_a_dark_a_small_and_a_blurred_face():
     assert face_quality(face, (5, 5, 5, 5))["size"] == 0  # an empty box
 
 
-def test_a_session_of_good_frames_is_decided_by_its_aggregate():
-    frames = [frame(s) for s in (0.9, 0.8, 0.7, 0.2, 0.9)]
-    assert decide(frames, 5, 0.5)["decision"] == "real"
-    assert decide([frame(s) for s in (0.1, 0.2, 0.9, 0.3, 0.1)], 5, 0.5)["decision"] == "fake"
-    assert aggregate([0.9, 0.1, 0.5], "median") == 0.5
-    assert aggregate([0.0, 0.5, 0.5, 0.5, 1.0], "trimmed_mean") == pytest.approx(0.5)
-    assert aggregate([0.5, 0.5], "mean_logit") == pytest.approx(0.5)
+def test_a_few_confident_frames_cannot_carry_the_rest(moving):
+    rule = Rule(min_live_share=0.8)
+    carried = [record(s, g) for s, g in zip([0.999] * 3 + [0.3] * 7, moving)]
+    assert decide(carried, 10, 0.5, rule)["decision"] == "fake"  # the mean logit of these frames is above 0.5
+    mostly = [record(s, g) for s, g in zip([0.9] * 8 + [0.2] * 2, moving)]
+    outcome = decide(mostly, 10, 0.5, rule)
+    assert outcome["decision"] == "real" and outcome["live_frames"] == 8 and outcome["carried"] == list(range(8))
 
 
-GATED = Rule(min_face=40, min_brightness=40.0)
+def test_a_still_photo_moved_around_asks_to_try_again_and_a_moving_face_does_not(moving):
+    still = still_signatures(10)
+    assert movement(still) < Rule().still_residual <= movement(moving)
+    outcome = decide([record(0.99, g) for g in still], 10, 0.5)
+    assert (outcome["decision"], outcome["reason"]) == ("retry", "no_movement")
+    assert decide([record(0.99, g) for g in moving], 10, 0.5)["decision"] == "real"
 
 
-@pytest.mark.parametrize("bad,reason", [(dict(brightness=10.0), "too_dark"), (dict(size=20), "face_too_small"),
-                                        (dict(faces=0), "no_face"), (dict(faces=2), "more_than_one_face")])
-def test_a_badly_seen_session_asks_to_retry_with_its_reason(bad, reason):
-    frames = [frame(0.1, **bad) for _ in range(4)] + [frame(0.1)]
-    if bad.get("faces") == 0:
-        frames[:4] = [{"faces": 0, "score": None, "box": None, "quality": None}] * 4
-    decided = decide(frames, 5, 0.5, GATED)
-    assert decided["decision"] == "retry" and decided["reason"] == reason and decided["confidence"] is None
+def test_a_repeated_frame_is_a_duplicate_and_the_next_live_one_is_not(moving):
+    assert duplicate_of(moving[0], [moving[0]])
+    assert not duplicate_of(moving[1], [moving[0]])
+    same_pixels_other_patch = {**moving[1], "pixels": moving[0]["pixels"]}
+    assert duplicate_of(same_pixels_other_patch, [moving[0]])
 
 
-def test_a_session_with_frames_missing_is_never_decided():
-    assert decide([frame(0.9)] * 3, 5, 0.5)["reason"] == "frames_missing"
+def test_another_persons_face_among_the_judged_frames_asks_to_try_again(moving):
+    rng = np.random.default_rng(3)
+    me = rng.normal(0, 0.09, 128)
+    frames = [record(0.95, g, list(me + rng.normal(0, 0.01, 128))) for g in moving]
+    assert decide(frames, 10, 0.5)["decision"] == "real"
+    frames[4]["descriptor"] = list(me + rng.normal(0, 0.09, 128))  # someone else, about 1.0 away
+    assert strangers([f["descriptor"] for f in frames]) == [4]
+    assert decide(frames, 10, 0.5)["reason"] == "face_changed"
 
 
-def test_sharpness_is_checked_only_when_the_rule_asks():
-    frames = [frame(0.9, sharpness=1.0)] * 5
-    assert decide(frames, 5, 0.5)["decision"] == "real"
-    assert decide(frames, 5, 0.5, Rule(min_sharpness=20.0))["reason"] == "too_blurred"
+def test_too_few_judged_frames_ask_to_try_again_with_the_commonest_reason(moving):
+    frames = [record(0.9, g, problem="too_dark" if i < 6 else None) for i, g in enumerate(moving)]
+    assert decide(frames, 10, 0.5) == {"decision": "retry", "reason": "too_dark", "judged": 4, "live_frames": None,
+                                       "carried": []}
+    assert decide(frames[:9], 10, 0.5)["reason"] == "frames_missing"
+
+
+def test_only_one_face_in_the_oval_large_enough_counts():
+    rule, size = Rule(min_face=80), (640, 480)
+    assert rule.hint([], size) == "no_face"
+    assert rule.hint([{"box": FACE_BOX}] * 2, size) == "more_than_one_face"
+    assert rule.hint([{"box": (0, 0, 100, 100)}], size) == "centre_face"
+    assert rule.hint([{"box": (290, 200, 350, 260)}], size) == "come_closer"
+    assert rule.hint([{"box": FACE_BOX}], size) is None
+    assert rule.problem({"size": 131, "brightness": 20.0, "sharpness": 200.0}) == "too_dark"
+    assert rule.problem({"size": 131, "brightness": 120.0, "sharpness": 2.0}) == "too_blurred"
+
+
+def test_only_a_jpeg_of_at_most_1920x1080_is_a_frame():
+    def encoded(fmt, size):
+        buffer = io.BytesIO()
+        Image.new("RGB", size).save(buffer, fmt)
+        return buffer.getvalue()
+
+    assert check_jpeg(encoded("JPEG", (1920, 1080))) == (1920, 1080)
+    assert check_jpeg(encoded("JPEG", (1080, 1920))) == (1080, 1920)  # a phone held upright
+    for fmt, status in (("PNG", 415), ("WEBP", 415), ("BMP", 415), ("GIF", 415)):
+        with pytest.raises(ApiError) as refused:
+            check_jpeg(encoded(fmt, (64, 64)))
+        assert refused.value.status == status
+    with pytest.raises(ApiError) as refused:
+        check_jpeg(encoded("JPEG", (1921, 1080)))
+    assert refused.value.status == 413
+    assert min_interval(10) == pytest.approx(0.1) and min_interval(2) == pytest.approx(0.9)
+
+
+def test_the_page_learns_progress_and_the_outcome_never_a_score():
+    result = {"decision": "fake", "reason": None}
+    during = progress_view(3, 10, "come_closer", [1, 2, 3, 4], 0.1)
+    done = progress_view(10, 10, result=result)
+    shown = progress_view(10, 10, result=result, open_service=True)
+    for view in (during, done, shown):
+        assert not {"score", "confidence", "faces", "live_frames"} & set(view)
+    assert during["message"] == "Come closer" and during["next_frame_in_ms"] == 100
+    assert done["outcome"] == "done" and "decision" not in done and shown["decision"] == "fake"
+    retry = progress_view(10, 10, result={"decision": "retry", "reason": "too_dark"})
+    assert retry["outcome"] == "retry" and retry["reason"] == "too_dark" and "dark" in retry["message"].lower()
+
+
+def test_reference_and_audit_images_come_from_the_frames_that_carried_the_decision():
+    frames = [record(0.9, None, sharpness=s) for s in (50, 400, 60, 70, 80, 90)]
+    reference, audit = kept_frames(frames, {"carried": [0, 2, 3, 5]}, 2)
+    assert reference == 5 and audit == [0, 5]
+    assert kept_frames(frames, {"carried": []}, 3) == (None, [])
+    session = {"status": "SUCCEEDED", "expires": 0, "frames": 6, "frame_count": 6,
+               "result": {"decision": "real", "reason": None, "frames": [{"score": 0.9, "box": [1, 2, 3, 4]}] * 6,
+                          "reference_frame": 5, "audit_frames": [0, 5]}}
+    backend = result_view("id", session, [(0, b"a"), (5, b"b")], with_images=True)
+    assert backend["reference_image"]["frame"] == 5 and [e["frame"] for e in backend["audit_images"]] == [0, 5]
+    anyone = result_view("id", session, [], with_images=False)
+    assert "reference_image" not in anyone and all("score" not in f for f in anyone["frames"])

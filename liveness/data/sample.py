@@ -59,8 +59,22 @@ def real_frames(count, size=(640, 480), seed=0):
         t = i / 15.0
         m = _camera_matrix(t, phase, size, scale)
         frame = cv2.warpAffine(image, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        frame = _turn_head(frame, m, t, phase)
         gain = 1.0 + 0.03 * np.sin(2 * np.pi * 0.5 * t)
         yield _sensor(frame, rng, 3.0, gain)
+
+
+def _turn_head(frame, m, t, phase):
+    """The head turning a little from side to side: the middle of the face shifts more than its edges and the
+    room behind stays, a change no single transform of the picture makes (as a person's face, not a photo's)."""
+    (h, w) = frame.shape[:2]
+    cx, cy = m @ np.array([FACE_CENTER[0], FACE_CENTER[1], 1.0])
+    width = FACE_WIDTH * np.hypot(m[0, 0], m[0, 1])
+    ys, xs = np.mgrid[0:h, 0:w].astype("float32")
+    bump = np.exp(-(((xs - cx) / (0.45 * width)) ** 2 + ((ys - cy) / (0.6 * width)) ** 2))
+    shift = 0.07 * width * np.sin(2 * np.pi * (0.35 * t + phase[0]))
+    return cv2.remap(frame, (xs - shift * bump).astype("float32"), ys, cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
 
 
 def _wall(size, rng):

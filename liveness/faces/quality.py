@@ -1,7 +1,7 @@
 """How well the camera saw a face: its size, brightness, contrast and sharpness, one definition for every use.
 
 A liveness session turns a badly seen face into "try again" with the reason instead of a guess
-(liveness.service.sessions); the same numbers describe a face in the service's answers.
+(liveness.sessions); the same numbers describe a face in the service's answers.
 """
 import cv2
 

@@ -23,19 +23,12 @@ from liveness.service.api_keys import ApiKeys, key_from_headers
 from liveness.service.core import LivenessService, Settings
 from liveness.service.ratelimit import PendingLimit, RateLimit
 from liveness.service.scorers import FORMATS, yield_to_scorers
-from liveness.service.sessions import (
-    CREATED,
-    IN_PROGRESS,
-    REASONS_IN_WORDS,
-    SUCCEEDED,
-    Rule,
-    SessionSettings,
-    SessionStore,
-    decide,
-    result_view,
-)
-from liveness.service.shared_state import SharedState, StateUnavailable
+from liveness.service.shared_state import SharedState, StateUnavailable, is_shared, redis_client
 from liveness.service.telemetry import AccessLog, Metrics, request_id
+from liveness.sessions.camera import check_jpeg, duplicate_of, min_interval
+from liveness.sessions.rule import HINTS_IN_WORDS, Rule, decide
+from liveness.sessions.store import SessionSettings, SessionStore, Unavailable
+from liveness.sessions.views import CREATED, SUCCEEDED, frame_summary, kept_frames, progress_view, result_view
 
 SETTINGS_ENV = "LIVENESS_API_SETTINGS"
 
@@ -80,9 +73,11 @@ class UploadParser(MultiPartParser):
         super().on_header_end()
 
 
-async def image_bytes(request, max_bytes):
-    """The encoded image from a multipart `file` field or a JSON `image_base64` field."""
+async def image_bytes(request, max_bytes, json_allowed=True):
+    """The encoded image from a multipart `file` field or (`json_allowed`) a JSON `image_base64` field."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not json_allowed and content_type != "multipart/form-data":
+        raise ApiError(415, "send the frame as multipart/form-data with a 'file' field holding a JPEG")
     if content_type not in ("multipart/form-data", "application/json"):
         raise ApiError(415, f"send multipart/form-data with a 'file' field, or JSON with 'image_base64' ({FORMATS})")
     body = await read_body(request, max_bytes)
@@ -149,9 +144,11 @@ class GuardAndAccount:
 BUSY = "too many requests in progress; try again shortly"
 UNCOUNTED = "the service cannot check its rate limit right now; try again shortly"
 KNOWN_PATHS = ("/v1/liveness", "/v1/sessions", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/capture")
+SESSION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")  # uuid4, lower case
 FRAMES_PATH = re.compile(r"^/v1/sessions/([0-9a-f-]{36})/frames$")  # authorised by the session's token alone
 SESSION_OPTIONS_MAX_BYTES = 4096  # {"frames": 10, "audit_images": 3} and room to spare
-SESSION_FRAME_MAX_BYTES = 2_000_000  # a frame a page sends is a JPEG from a canvas; kept until the session expires
+SESSION_FRAME_MAX_BYTES = 2_000_000  # a frame a page sends is a JPEG from a canvas; kept until the session decides
+FRAME_BODY = {"required": True, "content": {"multipart/form-data": REQUEST_BODY["content"]["multipart/form-data"]}}
 CAPTURE_PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "capture.html")
 
 
@@ -186,8 +183,15 @@ def create_app(settings, service=None):
     pending = PendingLimit(settings.max_pending)  # requests being scored or waiting for a scorer
     uploads = PendingLimit(settings.max_uploads)  # bodies still arriving: slow clients wait here, not for a scorer
     access = AccessLog()
-    sessions = SessionStore(settings.state, SessionSettings(ttl=settings.session_ttl,
-                                                            max_open=settings.max_sessions_per_key))
+    session_limits = SessionSettings(ttl=settings.session_ttl, max_open=settings.max_sessions_per_key,
+                                     max_total=settings.max_sessions, owner_bytes=settings.session_owner_mb * 1e6,
+                                     total_bytes=settings.session_total_mb * 1e6)
+    if is_shared(settings.state):
+        import redis
+
+        sessions = SessionStore(session_limits, redis_client(settings.state), (redis.RedisError, OSError))
+    else:
+        sessions = SessionStore(session_limits)
     rule = Rule()
 
     async def lifespan(app):
@@ -244,6 +248,11 @@ def create_app(settings, service=None):
     async def api_error(request, error):
         return JSONResponse({"detail": error.detail}, status_code=error.status, headers=error.headers)
 
+    @app.exception_handler(Unavailable)
+    async def state_unavailable(request, error):
+        return JSONResponse({"detail": "the session store cannot be reached right now; try again shortly"},
+                            status_code=503, headers={"Retry-After": "1"})
+
     @app.get("/metrics")
     async def metrics():
         """Prometheus metrics: requests by status, latency, decisions, faces per image, the model's SHA-256."""
@@ -267,13 +276,13 @@ def create_app(settings, service=None):
             return JSONResponse({"status": "unavailable", "detail": problem}, status_code=503)
         return {"status": "ready", "model": state["service"].identity}
 
-    async def receive_image(request, max_bytes):
+    async def receive_image(request, max_bytes, json_allowed=True):
         """The uploaded image's bytes: a slot among --max-uploads while it arrives, within --body-timeout."""
         if not uploads.enter():
             raise ApiError(503, "too many uploads in progress; try again shortly")
         try:
             async with asyncio.timeout(settings.body_timeout):
-                data = await image_bytes(request, max_bytes)
+                data = await image_bytes(request, max_bytes, json_allowed)
         except TimeoutError:
             raise ApiError(408, f"the request body did not arrive within {settings.body_timeout:g} s") from None
         finally:
@@ -308,7 +317,7 @@ def create_app(settings, service=None):
     @app.post("/v1/sessions", status_code=201)
     async def create_session(request: Request):
         """A liveness session for one person: its id, its token (for the page that sends the frames) and the
-        capture page's URL. JSON options: frames (how many it takes), audit_images (how many it keeps)."""
+        capture page's URL. JSON options: frames (how many it counts), audit_images (how many it keeps)."""
         options = {}
         body = await read_body(request, SESSION_OPTIONS_MAX_BYTES)
         if body.strip():
@@ -322,63 +331,110 @@ def create_app(settings, service=None):
         audit = options.get("audit_images", min(limits.default_audit, frames if isinstance(frames, int) else 0))
         if not isinstance(frames, int) or isinstance(frames, bool) or not 1 <= frames <= limits.max_frames:
             raise ApiError(422, f"frames must be a whole number from 1 to {limits.max_frames}")
-        if not isinstance(audit, int) or isinstance(audit, bool) or not 0 <= audit <= frames:
-            raise ApiError(422, "audit_images must be a whole number from 0 to frames")
-        created = sessions.create(request.scope["state"]["key_name"], frames, audit)
+        if not isinstance(audit, int) or isinstance(audit, bool) or not 0 <= audit <= min(frames, limits.max_audit):
+            raise ApiError(422, f"audit_images must be a whole number from 0 to frames, at most {limits.max_audit}")
+        created = sessions.create(owner_of(request), frames, audit)
         return {**created, "status": CREATED, "frames": frames, "audit_images": audit,
+                "frame_interval_ms": int(min_interval(frames) * 1000),
                 "capture_url": f"/capture?session={created['id']}&token={created['token']}"}
 
-    @app.post("/v1/sessions/{session_id}/frames", openapi_extra={"requestBody": REQUEST_BODY})
+    def owner_of(request):
+        """Whose bounds a session counts against: its API key's name, or without keys the client's address."""
+        if keys is not None:
+            return request.scope["state"]["key_name"]
+        return f"address:{request.client.host if request.client else 'unknown'}"
+
+    @app.post("/v1/sessions/{session_id}/frames", openapi_extra={"requestBody": FRAME_BODY})
     async def session_frame(session_id: str, request: Request):
-        """One frame of a session, authorised by the session's token: its faces, and the session's progress
-        (with its decision once it has all its frames)."""
-        service = loaded()
-        session = sessions.get(session_id, frames=False)
+        """One camera frame of a session (a JPEG, multipart 'file'), authorised by the session's token. The
+        answer is the session's progress, a hint and the face box; at the end "done" or "try again"."""
+        arrived, service = time.time(), loaded()
+        session = open_session(session_id, request)
+        if session["status"] == SUCCEEDED or session["frame_count"] >= session["frames"]:
+            raise ApiError(409, "this session has decided already; create a new one")
+        interval = min_interval(session["frames"])
+        early = interval - (arrived - session["last"]) if session["last"] else 0.0
+        if early > 0:  # refused before the body is read: it would not count
+            raise ApiError(429, "frames come at a camera's pace: this one came too soon after the last",
+                           {"Retry-After": "1"})
+        data = await receive_image(request, SESSION_FRAME_MAX_BYTES, json_allowed=False)
+        check_jpeg(data)
+        if not pending.enter():
+            raise ApiError(503, BUSY, {"Retry-After": "1"})
+        try:
+            size, faces, checks = await service.score_session_frame(data)
+        finally:
+            pending.leave()
+        request.scope["state"].update(faces=len(faces))
+        box = faces[0]["box"] if len(faces) == 1 else None
+        hint = rule.hint(faces, size)
+        if hint is not None:  # not counted: the person is guided until one face is in the oval, large enough
+            return {"session": progress_view(session["frame_count"], session["frames"], hint, box)}
+        face = faces[0]
+        problem = rule.problem(face["quality"])
+        if problem is None and duplicate_of(checks["signature"], sessions.signatures(session_id)):
+            problem = "duplicate_frame"
+        record = {"score": face["score"], "box": face["box"], "quality": face["quality"], "problem": problem,
+                  "descriptor": checks["descriptor"]}
+        count = sessions.add_frame(session_id, record, checks["signature"], data, interval, arrived)
+        if count < session["frames"]:
+            hint = problem if problem in HINTS_IN_WORDS else None
+            return {"session": progress_view(count, session["frames"], hint, box, interval)}
+        stored = await decide_session(service, session_id, session)
+        request.scope["state"].update(decision=stored["decision"])
+        return {"session": progress_view(count, session["frames"], box=box, result=stored,
+                                         open_service=keys is None)}
+
+    def open_session(session_id, request):
+        """The session a frame is for, its token checked; 404 for an id that is not a session's."""
+        session = sessions.get(session_id) if SESSION_ID.match(session_id) else None
         if session is None:
             raise ApiError(404, "no such session (unknown, or expired)")
         sessions.check_token(session, bearer(request.headers))
-        if session["status"] == SUCCEEDED or session["frame_count"] >= session["frames"]:
-            raise ApiError(409, "this session has decided already; create a new one")
-        data = await receive_image(request, min(service.max_bytes, SESSION_FRAME_MAX_BYTES))
-        answer = await score(service, data, session["owner"], publish=False)  # published with its session
-        faces = answer["faces"]
-        largest = max(faces, key=lambda f: (f["box"][2] - f["box"][0]) * (f["box"][3] - f["box"][1]), default=None)
-        frame = {"faces": len(faces), "score": largest["score"] if largest else None,
-                 "box": largest["box"] if largest else None, "quality": largest["quality"] if largest else None}
-        frame["problem"] = rule.reason(frame)
-        count = sessions.add_frame(session_id, frame, data)
-        progress = {"status": IN_PROGRESS, "frames_received": count, "frames_needed": session["frames"]}
-        if count >= session["frames"]:
-            decided = sessions.get(session_id)
-            result = decide(decided["frames_seen"], decided["frames"], service.threshold, rule)
-            sessions.finish(session_id, result)
-            progress.update(status=SUCCEEDED, **result, message=REASONS_IN_WORDS.get(result["reason"]))
-            if service.publisher is not None:
-                view = result_view(session_id, {**decided, "status": SUCCEEDED, "result": result})
-                kept = [view["reference_image"], *view.get("audit_images", [])]
-                images = sorted({entry["frame"]: decided["images"][entry["frame"]] for entry in kept}.items())
-                view = {k: v for k, v in view.items() if k not in ("reference_image", "audit_images")}
-                view.update(reference_frame=kept[0]["frame"], audit_frames=[e["frame"] for e in kept[1:]])
-                await service.publish_session(session_id, images, view, session["owner"])
-        request.scope["state"].update(decision=progress.get("decision"), faces=len(faces))
-        return {"faces": faces, "problem": frame["problem"], "session": progress}
+        return session
+
+    async def decide_session(service, session_id, session):
+        """Decide a session that has its frames; store the decision with its kept images only, publish it."""
+        records, images = sessions.frames(session_id)
+        for record, signature in zip(records, sessions.signatures(session_id)):
+            record["signature"] = signature
+        result = decide(records, session["frames"], service.threshold, rule)
+        reference, audit = kept_frames(records, result, session["audit"])
+        kept = sorted({reference, *audit} - {None})
+        stored = {"decision": result["decision"], "reason": result["reason"], "judged": result["judged"],
+                  "live_frames": result["live_frames"], "frame_count": len(records),
+                  "frames": [frame_summary(r, with_scores=True) for r in records], "reference_frame": reference,
+                  "audit_frames": audit, "kept": kept}
+        if sessions.finish(session_id, session["owner"], stored, [(i, images[i]) for i in kept]) and \
+                service.publisher is not None:
+            view = result_view(session_id, {**session, "status": SUCCEEDED, "result": stored,
+                                            "frame_count": len(records)}, [], with_images=True)
+            view.update(reference_frame=reference, audit_frames=audit)
+            await service.publish_session(session_id, [(i, images[i]) for i in kept], view, session["owner"])
+        return stored
 
     @app.get("/v1/sessions/{session_id}")
     async def session_result(session_id: str, request: Request):
-        """The session's status and, once decided, its decision, confidence, reason, every frame's score, the
-        reference image and the audit images with their face boxes."""
-        session = sessions.get(session_id)
+        """The session's status and, once decided, its decision and reason; with an API key also every counted
+        frame's score, the reference image and the audit images (frames that carried the decision)."""
+        session = sessions.get(session_id) if SESSION_ID.match(session_id) else None
         if session is None or (keys is not None and session["owner"] != request.scope["state"]["key_name"]):
             raise ApiError(404, "no such session (unknown, or expired)")
-        return result_view(session_id, session)
+        with_images = keys is not None  # without keys a session id is all it takes: no face image, no score
+        kept = []
+        if with_images and session["status"] == SUCCEEDED:
+            kept = sessions.kept(session_id, session["result"]["kept"])
+        return result_view(session_id, session, kept, with_images)
 
     @app.get("/capture", include_in_schema=False)
     async def capture_page():
-        """The capture page: the camera, an oval for the face, frames sent to a session, the decision."""
+        """The capture page: the camera, an oval for the face, frames sent to a session, progress and hints."""
         return FileResponse(CAPTURE_PAGE, media_type="text/html; charset=utf-8",
-                            headers={"Cache-Control": "no-store", "Content-Security-Policy":
+                            headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
+                                     "Content-Security-Policy":
                                      "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
-                                     "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'"})
+                                     "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; "
+                                     f"frame-ancestors {settings.frame_ancestors}"})
 
     return app
 

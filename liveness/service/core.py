@@ -53,7 +53,11 @@ class Settings:
     docs: bool = False
     metrics_private: bool = False
     session_ttl: float = 180.0  # seconds a liveness session lives
-    max_sessions_per_key: int = 20  # open sessions a key (or, without keys, everyone) may hold
+    max_sessions_per_key: int = 20  # open sessions a key (or, without keys, a client address) may hold
+    max_sessions: int = 200  # open sessions of everyone together
+    session_owner_mb: float = 40.0  # frame bytes held for one key's (or address's) sessions
+    session_total_mb: float = 200.0  # frame bytes held for all sessions
+    frame_ancestors: str = "'self'"  # the origins that may frame the capture page (CSP frame-ancestors)
 
 
 def image_decision(decisions):
@@ -219,6 +223,14 @@ class LivenessService:
                 self.files, self.publisher.save, data, extension, answer_faces, decision, self.identity["sha256"],
                 key_name)
         return answer
+
+    async def score_session_frame(self, data):
+        """One session frame: (frame size, [{box, score, quality}], checks): `checks` ({signature, descriptor})
+        only for a frame a session would count. No decision per face: the session decides."""
+        shape, _, faces, probabilities, qualities, checks = await self.pool.score(data, session=True)
+        answer_faces = [{"box": [int(v) for v in box], "score": float(p[self.bona_column]), "quality": quality}
+                        for (box, _), p, quality in zip(faces, probabilities, qualities)]
+        return (int(shape[1]), int(shape[0])), answer_faces, checks
 
     async def publish_session(self, session_id, images, result, key_name):
         """With --publish, a decided session's folder and row (Publisher.save_session), off the event loop."""

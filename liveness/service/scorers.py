@@ -99,6 +99,32 @@ class ImageScorer:
         probabilities = self.classifier.predict([self.classifier.crop(image, box) for box, _ in faces])
         return image.shape, extension, faces, probabilities, [face_quality(image, box) for box, _ in faces]
 
+    def score_session_frame(self, data):
+        """ImageScorer.score's answer, and for a frame a session would count (one face, in the oval, large
+        enough: liveness.sessions.rule.Rule.hint) what its checks need: the face's camera signature and its
+        identity descriptor ({signature, descriptor}, else None)."""
+        from liveness.faces.quality import face_quality
+        from liveness.sessions.camera import signature
+        from liveness.sessions.rule import Rule
+
+        image, extension = decode_image(data, self.max_pixels)
+        faces = self.detector.detect(image)
+        probabilities = self.classifier.predict([self.classifier.crop(image, box) for box, _ in faces])
+        qualities = [face_quality(image, box) for box, _ in faces]
+        checks = None
+        if Rule().hint([{"box": box} for box, _ in faces], (image.shape[1], image.shape[0])) is None:
+            box = faces[0][0]
+            checks = {"signature": signature(image, box), "descriptor": self.identity().describe(image, box)}
+        return image.shape, extension, faces, probabilities, qualities, checks
+
+    def identity(self):
+        """dlib's face descriptor, loaded on the first session frame (plain image requests never need it)."""
+        if getattr(self, "_identity", None) is None:
+            from liveness.sessions.identity import FaceIdentity
+
+            self._identity = FaceIdentity()
+        return self._identity
+
 
 def _scorer_main(connection, settings):
     """A scoring process: set up, say so, then answer one image at a time until the service goes away."""
@@ -114,15 +140,19 @@ def _scorer_main(connection, settings):
         return  # the service stopped waiting (another scorer failed first, or it was stopped)
     while True:
         try:
-            data = connection.recv_bytes()
+            message = connection.recv_bytes()
         except (EOFError, OSError):
             return  # the service stopped, however it stopped
-        try:
-            connection.send(("ok", scorer.score(data)))
+        try:  # the first byte says which answer is asked for: a plain image's, or a session frame's
+            work = scorer.score_session_frame if message[:1] == SESSION_FRAME else scorer.score
+            connection.send(("ok", work(message[1:])))
         except ApiError as error:
             connection.send(("api_error", (error.status, error.detail)))
         except Exception as error:
             connection.send(("error", one_line(error)))
+
+
+PLAIN_IMAGE, SESSION_FRAME = b"i", b"s"
 
 
 class ScorerDied(Exception):
@@ -180,10 +210,11 @@ class Scorer:
             raise LivenessError(value)
         return value
 
-    def score(self, data):
-        """Blocking: send one encoded image, wait for its answer (see ImageScorer.score)."""
+    def score(self, data, session=False):
+        """Blocking: send one encoded image, wait for its answer (ImageScorer.score, or with `session`
+        ImageScorer.score_session_frame)."""
         try:
-            self.connection.send_bytes(data)
+            self.connection.send_bytes((SESSION_FRAME if session else PLAIN_IMAGE) + data)
         except (OSError, ValueError):
             raise ScorerDied from None
         try:
@@ -257,23 +288,23 @@ class ScorerPool:
     def _claim(self, unclaimed):
         self.local.slot = unclaimed.get_nowait()
 
-    async def score(self, data):
-        """A scorer's answer for one encoded image (see ImageScorer.score), on the first free scorer."""
-        return await asyncio.get_running_loop().run_in_executor(self.threads, self._score_here, data)
+    async def score(self, data, session=False):
+        """A scorer's answer for one encoded image (see Scorer.score), on the first free scorer."""
+        return await asyncio.get_running_loop().run_in_executor(self.threads, self._score_here, data, session)
 
     def unready_reason(self):
         """Why no request can be scored now (every scoring process failed to load the model), or None."""
         problems = [slot.problem for slot in self.slots]
         return problems[0] if all(problems) else None
 
-    def _score_here(self, data):
+    def _score_here(self, data, session):
         scorer = self.local.slot.scorer
         if scorer is None:  # waiting out a back-off after a failed start
             raise ApiError(503, UNLOADABLE)
         try:
             if not scorer.wait_ready(self.ready_wait):
                 raise ApiError(503, RESTARTING)
-            return scorer.score(data)
+            return scorer.score(data, session)
         except (ScorerDied, LivenessError):  # the watchdog replaces it; this request is not kept waiting
             raise ApiError(503, RESTARTING) from None
 

@@ -1,0 +1,131 @@
+"""One camera: only what the capture page sends is a frame, frames arrive at a camera's pace, and a session's
+frames change the way a camera watching a person changes them.
+
+A photo sent as every frame, or as variants of itself (shifted, scaled, brightened, noised, re-encoded), or
+panned and zoomed slowly, changes between frames by one global transform of one picture plus noise. A person in
+front of a camera changes in ways no such transform explains: the head turns in depth, the eyes and mouth move,
+the face moves against what is behind it. So each counted frame keeps a small grey patch of its face, and the
+session measures how much of the change between its patches is left once the best affine transform, gain and
+offset have explained what they can, with the noise low-passed away (`movement`).
+"""
+import base64
+import functools
+import hashlib
+import io
+import itertools
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from liveness.errors import ApiError
+
+MAX_FRAME_SIDES = (1920, 1080)  # a camera frame's longer and shorter side at most
+JPEG_MAGIC = b"\xff\xd8\xff"
+MIN_SPAN_S = 0.9  # the counted frames of a session span at least this much arrival time ("about a second")
+PATCH_SIDE = 64  # the face patch the checks compare, in pixels
+PATCH_SCALE = 1.3  # the patch's side as a multiple of the face box's longer side
+NEAR_DUPLICATE = 0.6  # mean absolute grey-level difference under which two face patches are the same picture
+# A session whose face patches never change by more than this (grey levels, see `residual`) is a still picture
+# moved around: chosen on ../shared (benchmarks/session_camera.py, docs/service.md), a named number.
+STILL_RESIDUAL = 2.0
+
+
+def check_jpeg(data):
+    """(width, height) of a frame that is a JPEG of at most 1920x1080 either way round; 415 or 413 otherwise."""
+    if not data.startswith(JPEG_MAGIC):
+        raise ApiError(415, "a session frame is a JPEG, as the capture page sends it (multipart 'file')")
+    try:
+        header = Image.open(io.BytesIO(data))
+        kind, (width, height) = header.format, header.size
+    except Exception:
+        raise ApiError(422, "the frame is not a readable JPEG") from None
+    if kind != "JPEG":
+        raise ApiError(415, "a session frame is a JPEG, as the capture page sends it (multipart 'file')")
+    if max(width, height) > MAX_FRAME_SIDES[0] or min(width, height) > MAX_FRAME_SIDES[1]:
+        raise ApiError(413, f"a frame of {width}x{height} pixels: a camera frame is at most 1920x1080")
+    return width, height
+
+
+def min_interval(frames_needed):
+    """Seconds that must pass between two counted frames, so that a session spans at least MIN_SPAN_S."""
+    return MIN_SPAN_S / max(1, frames_needed - 1)
+
+
+def face_patch(image, box):
+    """The face in `box` as a PATCH_SIDE x PATCH_SIDE grey patch (a square PATCH_SCALE times its longer side)."""
+    (x0, y0, x1, y1) = (float(v) for v in box)
+    side = PATCH_SCALE * max(x1 - x0, y1 - y0)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    scale = PATCH_SIDE / max(side, 1.0)
+    matrix = np.float32([[scale, 0, PATCH_SIDE / 2 - scale * cx], [0, scale, PATCH_SIDE / 2 - scale * cy]])
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    return cv2.warpAffine(grey, matrix, (PATCH_SIDE, PATCH_SIDE), flags=cv2.INTER_AREA,
+                          borderMode=cv2.BORDER_REFLECT)
+
+
+def signature(image, box):
+    """What the camera checks keep of a counted frame: its pixels' digest and its face patch (base64)."""
+    return {"pixels": hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()[:32],
+            "patch": base64.b64encode(face_patch(image, box).tobytes()).decode()}
+
+
+def patch_of(sig):
+    return np.frombuffer(base64.b64decode(sig["patch"]), np.uint8).reshape(PATCH_SIDE, PATCH_SIDE)
+
+
+def duplicate_of(sig, earlier):
+    """Whether a frame repeats an earlier one of its session: the same pixels, or a face patch that differs from
+    one of theirs by less than NEAR_DUPLICATE grey levels on average."""
+    patch = patch_of(sig).astype(np.float32)
+    for other in earlier:
+        if other["pixels"] == sig["pixels"] or np.abs(patch - patch_of(other)).mean() < NEAR_DUPLICATE:
+            return True
+    return False
+
+
+_CENTRE = None
+
+
+def _centre_mask():
+    """The patch's inner ellipse: the face, without the patch's borders (which a warp leaves empty)."""
+    global _CENTRE
+    if _CENTRE is None:
+        mask = np.zeros((PATCH_SIDE, PATCH_SIDE), np.uint8)
+        cv2.ellipse(mask, (PATCH_SIDE // 2, PATCH_SIDE // 2), (int(PATCH_SIDE * 0.32), int(PATCH_SIDE * 0.38)), 0, 0,
+                    360, 1, -1)
+        _CENTRE = mask.astype(bool)
+    return _CENTRE
+
+
+def residual(a, b):
+    """Grey levels of change between two face patches that no affine transform, gain and offset of one picture
+    explain: b aligned onto a (OpenCV's ECC), the rest low-passed, its 90th percentile inside the face."""
+    a, b = a.astype(np.float32), b.astype(np.float32)
+    warp = np.eye(2, 3, dtype=np.float32)
+    try:
+        _, warp = cv2.findTransformECC(a, b, warp, cv2.MOTION_AFFINE,
+                                       (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-5), None, 5)
+    except cv2.error:  # no affine transform fits at all: the two patches do not show one picture
+        warp = np.eye(2, 3, dtype=np.float32)
+    flags = cv2.INTER_LINEAR + cv2.WARP_INVERSE_MAP
+    aligned = cv2.warpAffine(b, warp, (PATCH_SIDE, PATCH_SIDE), flags=flags)
+    covered = cv2.warpAffine(np.ones_like(b), warp, (PATCH_SIDE, PATCH_SIDE), flags=flags) > 0.999
+    inside = _centre_mask() & covered
+    if inside.sum() < 100:
+        return float("inf")  # aligned far off: nothing of one picture is left in common
+    design = np.stack([aligned[inside], np.ones(int(inside.sum()), np.float32)], 1)
+    (gain, offset), *_ = np.linalg.lstsq(design, a[inside], rcond=None)
+    rest = cv2.GaussianBlur(a - (gain * aligned + offset), (0, 0), 1.5)
+    return float(np.percentile(np.abs(rest[inside]), 90))
+
+
+def movement(signatures):
+    """The largest `residual` between any two of a session's face patches: how far it is from one still."""
+    return max((_pair_residual(a["patch"], b["patch"]) for a, b in itertools.combinations(signatures, 2)),
+               default=0.0)
+
+
+@functools.lru_cache(maxsize=8192)  # the rule's choice decides one window's pairs many times over
+def _pair_residual(a, b):
+    return residual(patch_of({"patch": a}), patch_of({"patch": b}))

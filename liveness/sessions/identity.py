@@ -1,0 +1,47 @@
+"""One person: every judged frame of a session shows the same face.
+
+dlib's face recognition ResNet (128-d descriptors, CC0, from the face-recognition-models package) on the face
+the detector found, aligned by dlib's 5-point shape predictor (CC0, same package). Frames whose face is farther
+than SAME_PERSON from the session's medoid face show someone else.
+"""
+import numpy as np
+
+from liveness.errors import LivenessError
+
+# dlib's own cut for "same person" (its ResNet's documented threshold). Measured here on ../shared: one person's
+# frames sit at a median 0.37 from each other, two persons at least 0.68 apart (docs/service.md).
+SAME_PERSON = 0.6
+CHIP_SIDE = 150  # dlib's aligned face chip, as its ResNet was trained on
+
+
+class FaceIdentity:
+    """dlib's shape predictor and ResNet, loaded once; `describe` gives a face's 128-d descriptor."""
+
+    def __init__(self):
+        try:
+            import dlib
+            import face_recognition_models as models
+        except ImportError:
+            raise LivenessError("liveness sessions need dlib-bin and face-recognition-models "
+                                "(pip install -r requirements.txt)") from None
+        self.dlib = dlib
+        self.shape = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
+        self.network = dlib.face_recognition_model_v1(models.face_recognition_model_location())
+
+    def describe(self, image_bgr, box):
+        """The face in `box` of a BGR frame as a 128-d descriptor (a list of floats)."""
+        rgb = np.ascontiguousarray(image_bgr[:, :, ::-1])
+        (x0, y0, x1, y1) = (int(v) for v in box)
+        landmarks = self.shape(rgb, self.dlib.rectangle(x0, y0, x1, y1))
+        chip = self.dlib.get_face_chip(rgb, landmarks, CHIP_SIDE, 0.25)
+        return [round(float(v), 5) for v in self.network.compute_face_descriptor(chip)]
+
+
+def strangers(descriptors, same_person=SAME_PERSON):
+    """Indices of the descriptors farther than `same_person` from the medoid (the one nearest all others)."""
+    if len(descriptors) < 2:
+        return []
+    points = np.asarray(descriptors, np.float64)
+    distances = np.linalg.norm(points[:, None] - points[None], axis=2)
+    medoid = int(distances.sum(1).argmin())
+    return [i for i, d in enumerate(distances[medoid]) if d > same_person]

@@ -1,0 +1,95 @@
+"""From a session's frames to one decision: `real`, `fake` or `retry` with its reason.
+
+A frame is counted only once one face is in the oval and large enough (until then the page gets a hint).
+A counted frame is judged unless the face is too dark or too blurred to judge, or the frame repeats an earlier
+one. The session then asks to try again if too few frames were judged, if the judged frames do not all show one
+person, or if they never move beyond what one still picture moved around gives. Otherwise it is `real` only if
+at least a share of its judged frames are live on their own: a few confident frames cannot carry the rest.
+The numbers were chosen by leave-one-person-out on ../shared (benchmarks/sessions.py; docs/accuracy.md).
+"""
+import collections
+import dataclasses
+import math
+
+from liveness.faces.quality import quality_problem
+from liveness.sessions.camera import STILL_RESIDUAL, movement
+from liveness.sessions.identity import SAME_PERSON, strangers
+
+RETRY = "retry"
+# the oval the page draws, as a share of the frame: the face's centre must lie inside it to count
+OVAL_RADII = (0.30, 0.38)
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """The session's decision rule; the defaults are the choice of benchmarks/sessions.py."""
+
+    min_live_share: float = 0.8  # judged frames that must be live on their own, as a share of those judged
+    min_face: int = 80  # pixels, the face box's shorter side: smaller faces are not counted ("come closer")
+    min_brightness: float = 40.0  # mean grey level of the face, 0-255: darker faces are not judged
+    min_sharpness: float = 10.0  # variance of the Laplacian of the face at 96x96: blurrier faces are not judged
+    min_judged: float = 0.5  # the share of a session's frames that must be judged, else retry
+    still_residual: float = STILL_RESIDUAL  # grey levels a session's face must move beyond one still picture
+    same_person: float = SAME_PERSON  # descriptor distance beyond which a judged face is someone else
+
+    def hint(self, faces, frame_size):
+        """Why a frame is not counted, or None: no_face, more_than_one_face, centre_face, come_closer.
+        `faces` are {box} records; `frame_size` is (width, height)."""
+        if not faces:
+            return "no_face"
+        if len(faces) > 1:
+            return "more_than_one_face"
+        (x0, y0, x1, y1), (width, height) = faces[0]["box"], frame_size
+        dx = ((x0 + x1) / 2 - width / 2) / (OVAL_RADII[0] * width)
+        dy = ((y0 + y1) / 2 - height / 2) / (OVAL_RADII[1] * height)
+        if dx * dx + dy * dy > 1:
+            return "centre_face"
+        if min(x1 - x0, y1 - y0) < self.min_face:
+            return "come_closer"
+        return None
+
+    def problem(self, quality):
+        """Why a counted frame's face cannot be judged, or None: too_dark, too_blurred."""
+        return quality_problem(quality, 0, self.min_brightness, self.min_sharpness)
+
+
+def decide(frames, needed, threshold, rule=Rule()):
+    """{decision, reason, judged, live_frames, carried}: `frames` are the counted frames' records ({score,
+    problem, signature, descriptor}); `carried` lists the frames the decision rests on (judged, one person)."""
+    judged = [i for i, f in enumerate(frames) if f.get("problem") is None]
+    outcome = {"decision": RETRY, "reason": None, "judged": len(judged), "live_frames": None, "carried": []}
+    if len(frames) < needed:
+        return {**outcome, "reason": "frames_missing"}
+    if len(judged) < math.ceil(rule.min_judged * needed):
+        reasons = collections.Counter(f["problem"] for f in frames if f.get("problem") is not None)
+        return {**outcome, "reason": reasons.most_common(1)[0][0]}
+    others = strangers([frames[i]["descriptor"] for i in judged], rule.same_person)
+    if others:
+        return {**outcome, "reason": "face_changed"}
+    if movement([frames[i]["signature"] for i in judged]) < rule.still_residual:
+        return {**outcome, "reason": "no_movement"}
+    live = sum(frames[i]["score"] >= threshold for i in judged)
+    decision = "real" if live >= math.ceil(rule.min_live_share * len(judged) - 1e-9) else "fake"
+    carried = [i for i in judged if (frames[i]["score"] >= threshold) == (decision == "real")]
+    return {**outcome, "decision": decision, "live_frames": int(live), "carried": carried or judged}
+
+
+REASONS_IN_WORDS = {  # what the capture page tells a person
+    "no_face": "No face seen: look into the camera and try again",
+    "more_than_one_face": "More than one face: only one person in front of the camera, please",
+    "too_dark": "Too dark: face a light and try again",
+    "too_blurred": "Too blurred: hold the camera still and try again",
+    "duplicate_frame": "The camera sent the same picture again: try again",
+    "face_changed": "The face changed during the check: one person only, please try again",
+    "no_movement": "Look at the camera naturally, without a photo, and try again",
+    "frames_missing": "Some frames were lost: try again",
+}
+
+HINTS_IN_WORDS = {  # what the page shows while it waits for a frame that counts
+    "no_face": "Put your face in the oval",
+    "more_than_one_face": "Only one face, please",
+    "centre_face": "Centre your face in the oval",
+    "come_closer": "Come closer",
+    "too_dark": "Too dark: face a light",
+    "too_blurred": "Hold still",
+}

@@ -6,7 +6,7 @@
 The service runs as shipped (the recommended fusion, --api-keys), in passive sessions of 10 frames. The attacker
 holds only a session token, as a page does; the backend reads each decision with its key. Built from ../shared:
 
-- photo x10: one frame of a victim's live recording (as if downloaded) sent as every frame;
+- photo as every frame: one frame of a victim's live recording (as if downloaded) sent as every frame;
 - photo variants: the same as 10 tiny variants (1-3 px shifts, +-2 % brightness, noise, JPEG 70-95);
 - shrunk photo: the frame shrunk to 360 px at JPEG 70, sent as every frame;
 - slow zoom, slow pan: the photo zoomed to 1.15x or panned 40 px over the 10 frames, noise and JPEG 85;
@@ -42,6 +42,8 @@ from session_camera import jpeg, moved, shrunk, variants  # noqa: E402
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
 KEY = "session-attacks-benchmark-key-0001"
 FRAMES = 10
+VICTIM_AT = (0, 4, 9)  # where the mixed-identities attack puts the victim's photo
+SENT = 3 * FRAMES  # frames an attack has to send: a session takes up to twice its frames while its face is still
 
 
 def encode(frame):
@@ -55,15 +57,22 @@ def play(client, url, frames):
     auth = {"Authorization": f"Bearer {KEY}"}
     session = client.post(f"{url}/v1/sessions", json={"frames": FRAMES}, headers=auth).json()
     interval = max(PAGE_INTERVAL_S, session["frame_interval_ms"] / 1000 + 0.015)
-    for frame in frames:
+    counted = []  # the index in `frames` of each frame the session counted
+    for index, frame in enumerate(frames):
         sent = time.perf_counter()
         answer = client.post(f"{url}/v1/sessions/{session['id']}/frames", files={"file": ("f.jpg", encode(frame))},
                              headers={"Authorization": f"Bearer {session['token']}"})
-        if answer.status_code == 200 and answer.json()["session"]["status"] == "SUCCEEDED":
-            break
+        if answer.status_code == 200:
+            progress = answer.json()["session"]
+            if progress["frames_received"] > len(counted):
+                counted.append(index)
+            if progress["status"] == "SUCCEEDED":
+                break
         time.sleep(max(0.0, interval - (time.perf_counter() - sent)))
     result = client.get(f"{url}/v1/sessions/{session['id']}", headers=auth).json()
-    return (result.get("decision") or "undecided"), result.get("reason")
+    reference = (result.get("reference_image") or {}).get("frame")
+    return (result.get("decision") or "undecided"), result.get("reason"), \
+        counted[reference] if reference is not None and reference < len(counted) else None
 
 
 def frames_of(path, every=3):
@@ -101,27 +110,27 @@ def attacks(live, replays, detector, classifier, rng):
         photo = one_face_frame(live[person], detector)
         if photo is None:
             continue
-        yield "photo x10", person, [photo] * FRAMES
-        yield "photo variants", person, list(variants(photo, rng))
+        yield "photo as every frame", person, [photo] * SENT
+        yield "photo variants", person, list(variants(photo, rng, SENT))
         small = jpeg(cv2.resize(photo, (360, int(round(360 * photo.shape[0] / photo.shape[1])))), 70)
-        yield "shrunk photo x10", person, [small] * FRAMES
-        yield "shrunk photo variants", person, list(shrunk(photo, rng))
-        yield "slow zoom", person, list(moved(photo, rng, 1.15, 0))
-        yield "slow pan", person, list(moved(photo, rng, 1.0, 40))
+        yield "shrunk photo as every frame", person, [small] * SENT
+        yield "shrunk photo variants", person, list(shrunk(photo, rng, SENT))
+        yield "slow zoom of the photo", person, list(moved(photo, rng, 1.15, 0, SENT))
+        yield "slow pan of the photo", person, list(moved(photo, rng, 1.0, 40, SENT))
         attacker = live[persons[(index + 1) % len(persons)]]
-        mixed = list(attacker[:FRAMES * 3])
-        for at in (0, 4, 9):
+        mixed = list(attacker[:SENT])
+        for at in VICTIM_AT:
             mixed.insert(at, photo)
         yield "mixed identities", person, mixed
     for index, (name, frames) in enumerate(sorted(replays.items())):
         attacker = live[persons[index % len(persons)]]
-        yield "live frame + replay", name, [attacker[len(attacker) // 2], *frames[:FRAMES * 3]]
-        yield "replay, 10 consecutive frames", name, frames[:FRAMES * 3]
+        yield "live frame + replay", name, [attacker[len(attacker) // 2], *frames[:SENT]]
+        yield "replay, consecutive frames", name, frames[:SENT]
         scores = offline_scores(frames, detector, classifier)
         windows = [np.mean(scores[i:i + FRAMES]) for i in range(max(1, len(frames) - FRAMES + 1))]
         best = int(np.argmax(windows))
-        yield "offline oracle: best window", name, frames[best:best + FRAMES * 3]
-        yield "offline oracle: best frame as variants", name, list(variants(frames[int(np.argmax(scores))], rng))
+        yield "offline oracle: best window", name, frames[best:best + SENT]
+        yield "offline oracle: best frame as variants", name, list(variants(frames[int(np.argmax(scores))], rng, SENT))
 
 
 @exit_on_error
@@ -173,13 +182,17 @@ def main():
     for name, rows in outcomes.items():
         if name == "live recording":
             continue
-        counts = collections.Counter(d for _, d, _ in rows)
-        accepted = [v for v, d, _ in rows if d == "real"]
+        counts = collections.Counter(d for _, d, _, _ in rows)
+        accepted = [v for v, d, _, _ in rows if d == "real"]
         print(f"| {name} | {len(rows)} | **{len(accepted)}**{' (' + ', '.join(accepted) + ')' if accepted else ''} | "
               f"{counts['retry']} | {counts['fake']} | {counts['undecided']} |")
+    mixed = outcomes.get("mixed identities", [])
+    victims = sum(reference in VICTIM_AT for _, d, _, reference in mixed if d == "real")
+    print(f"[INFO] mixed identities: the reference image shows the victim in {victims} of {len(mixed)} sessions "
+          f"(the photo sent at frames {', '.join(map(str, VICTIM_AT))})")
     rows = outcomes["live recording"]
-    counts = collections.Counter(d for _, d, _ in rows)
-    rejected = [f"{v}: {d}{' ' + r if r else ''}" for v, d, r in rows if d != "real"]
+    counts = collections.Counter(d for _, d, _, _ in rows)
+    rejected = [f"{v}: {d}{' ' + r if r else ''}" for v, d, r, _ in rows if d != "real"]
     print(f"[INFO] live recordings: {len(rows)} sessions, BPCER (retries in) {1 - counts['real'] / max(1, len(rows)):.4f}, "
           f"retry rate {counts['retry'] / max(1, len(rows)):.4f}; not real: {'; '.join(rejected) or 'none'}")
 

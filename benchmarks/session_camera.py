@@ -36,27 +36,27 @@ def jpeg(frame, quality):
     return cv2.imdecode(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])[1], cv2.IMREAD_COLOR)
 
 
-def variants(photo, rng):
-    """10 tiny variants of one photo: shifted 1-3 px, brightness +-2 %, noise, JPEG 70-95."""
+def variants(photo, rng, count=FRAMES):
+    """`count` tiny variants of one photo: shifted 1-3 px, brightness +-2 %, noise, JPEG 70-95."""
     h, w = photo.shape[:2]
-    for _ in range(FRAMES):
+    for _ in range(count):
         dx, dy = rng.integers(-3, 4, 2)
         moved = cv2.warpAffine(photo, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h), borderMode=cv2.BORDER_REFLECT)
         lit = moved.astype(np.float32) * rng.uniform(0.98, 1.02) + rng.normal(0, 1.5, moved.shape)
         yield jpeg(np.clip(lit, 0, 255).astype(np.uint8), rng.integers(70, 96))
 
 
-def shrunk(photo, rng):
+def shrunk(photo, rng, count=FRAMES):
     h, w = photo.shape[:2]
     small = jpeg(cv2.resize(photo, (360, int(round(360 * h / w))), interpolation=cv2.INTER_AREA), 70)
-    yield from variants(cv2.resize(small, (w, h)), rng)
+    yield from variants(cv2.resize(small, (w, h)), rng, count)
 
 
-def moved(photo, rng, zoom, pan):
-    """A slow zoom (to `zoom`) or pan (`pan` px) of one photo over 10 frames, with noise and JPEG 85."""
+def moved(photo, rng, zoom, pan, count=FRAMES):
+    """A slow zoom (to `zoom`) or pan (`pan` px) of one photo over `count` frames, with noise and JPEG 85."""
     h, w = photo.shape[:2]
-    for i in range(FRAMES):
-        t = i / (FRAMES - 1)
+    for i in range(count):
+        t = i / (count - 1)
         scale = 1 + (zoom - 1) * t
         matrix = cv2.getRotationMatrix2D((w / 2, h / 2), 0, scale)
         matrix[0, 2] += pan * t

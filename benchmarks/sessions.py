@@ -97,11 +97,12 @@ def score_frames(args):
 
 
 def sessions_of(recordings, size):
-    """[(person, label, frames)] of every window of `size` consecutive frames."""
+    """[(person, label, frames)] of every window of `size` consecutive frames, with the `size` frames after it
+    (which a session takes while its face has not moved: see decide_all)."""
     out = []
     for label, person, frames in recordings.values():
         for start in range(0, len(frames) - size + 1, size):
-            out.append((person, label, frames[start:start + size]))
+            out.append((person, label, frames[start:start + 2 * size]))
     return out
 
 
@@ -133,9 +134,26 @@ def counted(frames, rule):
 
 
 def decide_all(sessions, rule, size, threshold):
+    """Each window decided as the service decides it: on its `size` frames, or, while the judged faces have not
+    moved beyond one still picture, on one more frame at a time up to twice as many."""
+    import functools
+
+    from liveness.sessions import camera
+    from liveness.sessions.camera import movement
     from liveness.sessions.rule import decide
 
-    return [(label, decide(counted(frames, rule), size, threshold, rule)["decision"]) for _, label, frames in sessions]
+    if camera._pair_residual.cache_info().maxsize is not None:  # every pair of every window, measured once
+        camera._pair_residual = functools.lru_cache(maxsize=None)(camera._pair_residual.__wrapped__)
+
+    out = []
+    for _, label, frames in sessions:
+        records = counted(frames, rule)
+        end = size
+        while end < len(records) and movement([r["signature"] for r in records[:end] if r["problem"] is None]) \
+                < rule.still_residual:
+            end += 1
+        out.append((label, decide(records[:end], size, threshold, rule)["decision"]))
+    return out
 
 
 def todays_decisions(sessions, size, threshold):
@@ -145,7 +163,7 @@ def todays_decisions(sessions, size, threshold):
 
     out = []
     for _, label, frames in sessions:
-        scores = [f["score"] for f in frames if f["faces"] == 1]
+        scores = [f["score"] for f in frames[:size] if f["faces"] == 1]
         if len(scores) < size / 2:
             out.append((label, "retry"))
             continue
@@ -155,8 +173,11 @@ def todays_decisions(sessions, size, threshold):
     return out
 
 
-def choose(sessions, rules, size, threshold):
-    table = {rule: figures(decide_all(sessions, rule, size, threshold)) for rule in rules}
+def choose(sessions, rules, decided, keep=lambda person: True):
+    """The rule of lowest ACER (then simplest) over the sessions whose person `keep` keeps; `decided` holds every
+    rule's decision of every session, made once (the rule's choice only picks among them)."""
+    kept = [i for i, (person, _, _) in enumerate(sessions) if keep(person)]
+    table = {rule: figures([(sessions[i][1], decided[rule][i]) for i in kept]) for rule in rules}
     return min(rules, key=lambda r: (round(table[r]["acer"], 12), simplicity(r))), table
 
 
@@ -187,12 +208,14 @@ def main():
     sessions = sessions_of(recordings, args.frames)
     rules = candidate_rules()
     persons = sorted({p for p, _, _ in sessions})
-    chosen, table = choose(sessions, rules, args.frames, args.threshold)
+    decided = {rule: [d for _, d in decide_all(sessions, rule, args.frames, args.threshold)]
+               for rule in tqdm(rules, desc="rules", unit="rule")}
+    chosen, table = choose(sessions, rules, decided)
     nested, picks = [], collections.Counter()
     for person in persons:
-        inner, _ = choose([s for s in sessions if s[0] != person], rules, args.frames, args.threshold)
+        inner, _ = choose(sessions, rules, decided, keep=lambda p: p != person)
         picks[inner] += 1
-        nested += decide_all([s for s in sessions if s[0] == person], inner, args.frames, args.threshold)
+        nested += [(label, decided[inner][i]) for i, (p, label, _) in enumerate(sessions) if p == person]
     outer = figures(nested)
     chose = time.perf_counter() - started - scored
     print(f"[INFO] {len(sessions)} sessions of {args.frames} frames from {len(recordings)} recordings, {len(persons)} "

@@ -45,7 +45,7 @@ def camera_clips(tmp_path_factory):
     live = list(real_frames(16, (640, 480), seed=11))
     return {"live": write_y4m(folder / "live.y4m", live),
             "replay": write_y4m(folder / "replay.y4m", replay_frames(16, (640, 480), seed=12)),
-            "dark": write_y4m(folder / "dark.y4m", [(f * 0.03).astype(np.uint8) for f in live])}
+            "dark": write_y4m(folder / "dark.y4m", [(f * 0.15).astype(np.uint8) for f in live])}  # seen, too dark
 
 
 @pytest.fixture(scope="module")
@@ -105,35 +105,65 @@ def wait_for(driver, attribute, seconds=90):
     raise AssertionError(f"no {attribute} after {seconds} s: the page says {driver.find_element('id', 'status').text!r}")
 
 
-def run_session(server, clip):
+def run_session(server, clip, size="800,1000"):
     """(what the page shows, the API's result for its session), the session made by the backend."""
     session = httpx.post(f"{server}/v1/sessions", json={"frames": 8}, timeout=30).json()
-    driver = browser(clip)
+    driver = browser(clip, size=size)
     try:
         driver.get(server + session["capture_url"])
-        decision = wait_for(driver, "decision")
-        shown = driver.find_element("id", "decision").text
-        reason = driver.execute_script("return document.body.dataset.reason")
+        outcome = wait_for(driver, "outcome")
+        page = driver.execute_script("""
+            const box = document.getElementById('decision').getBoundingClientRect();
+            const g = document.getElementById('overlay');
+            const pixels = g.width && g.height ? g.getContext('2d').getImageData(0, 0, g.width, g.height).data : [];
+            let painted = 0;
+            for (let i = 3; i < pixels.length; i += 4) painted += pixels[i] > 0;
+            return {decision: document.body.dataset.decision || null, reason: document.body.dataset.reason,
+                    shown: document.getElementById('decision').textContent, bottom: box.bottom, top: box.top,
+                    height: window.innerHeight, width: document.documentElement.scrollWidth,
+                    viewport: window.innerWidth, painted: painted, address: location.href};""")
     finally:
         driver.quit()
-    return decision, shown, reason, httpx.get(f"{server}/v1/sessions/{session['id']}", timeout=30).json()
+    return outcome, page, httpx.get(f"{server}/v1/sessions/{session['id']}", timeout=30).json()
 
 
 def test_the_live_clip_ends_on_live_as_the_api_decided(server, camera_clips):
-    decision, shown, _, api = run_session(server, camera_clips["live"])
+    outcome, page, api = run_session(server, camera_clips["live"])
     assert api["status"] == "SUCCEEDED" and api["frames_received"] == 8
-    assert decision == api["decision"] == "real" and shown == "Live"
+    assert outcome == "done" and page["decision"] == api["decision"] == "real" and page["shown"] == "Live"
 
 
 def test_the_replay_clip_ends_on_not_live_as_the_api_decided(server, camera_clips):
-    decision, shown, _, api = run_session(server, camera_clips["replay"])
-    assert decision == api["decision"] == "fake" and shown == "Not live"
+    outcome, page, api = run_session(server, camera_clips["replay"])
+    assert outcome == "done" and page["decision"] == api["decision"] == "fake" and page["shown"] == "Not live"
 
 
 def test_a_dark_clip_ends_on_try_again_with_its_reason(server, camera_clips):
-    decision, shown, reason, api = run_session(server, camera_clips["dark"])
-    assert decision == api["decision"] == "retry" and reason == api["reason"]
-    assert "try again" in shown.lower()
+    outcome, page, api = run_session(server, camera_clips["dark"])
+    assert outcome == "retry" and page["decision"] == api["decision"] == "retry" and page["reason"] == api["reason"]
+    assert api["reason"] == "too_dark" and "try again" in page["shown"].lower()
+
+
+@pytest.mark.parametrize("size", ["1280,800", "390,844"])
+def test_the_outcome_shows_without_scrolling_and_no_box_is_left_when_the_camera_stops(server, camera_clips, size):
+    outcome, page, _ = run_session(server, camera_clips["live"], size=size)
+    assert outcome == "done" and page["shown"], page["reason"]
+    assert 0 <= page["top"] and page["bottom"] <= page["height"], page  # in view, at a laptop's or a phone's size
+    assert page["width"] <= page["viewport"]  # nothing wider than the screen
+    assert page["painted"] == 0  # the overlay is cleared: no stale box once the camera stops
+    assert "token" not in page["address"] and "session=" not in page["address"]  # the token left the address bar
+
+
+def test_a_link_whose_session_is_not_an_id_builds_no_request(server, camera_clips):
+    driver = browser(camera_clips["live"])
+    try:
+        driver.get(server + "/capture?session=../liveness%3F&token=x")
+        assert wait_for(driver, "error", 30) == "token"
+        sent = driver.execute_script(
+            "return performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/v1/'))")
+        assert sent == []
+    finally:
+        driver.quit()
 
 
 def test_a_denied_camera_gets_a_plain_message(server, camera_clips):

@@ -72,7 +72,7 @@ def _turn_head(frame, m, t, phase):
     width = FACE_WIDTH * np.hypot(m[0, 0], m[0, 1])
     ys, xs = np.mgrid[0:h, 0:w].astype("float32")
     bump = np.exp(-(((xs - cx) / (0.45 * width)) ** 2 + ((ys - cy) / (0.6 * width)) ** 2))
-    shift = 0.07 * width * np.sin(2 * np.pi * (0.35 * t + phase[0]))
+    shift = 0.2 * width * np.sin(2 * np.pi * (1.0 * t + phase[0]))
     return cv2.remap(frame, (xs - shift * bump).astype("float32"), ys, cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_REPLICATE)
 

@@ -25,7 +25,7 @@ from liveness.service.ratelimit import PendingLimit, RateLimit
 from liveness.service.scorers import FORMATS, yield_to_scorers
 from liveness.service.shared_state import SharedState, StateUnavailable, is_shared, redis_client
 from liveness.service.telemetry import AccessLog, Metrics, request_id
-from liveness.sessions.camera import check_jpeg, duplicate_of, min_interval
+from liveness.sessions.camera import check_jpeg, duplicate_of, min_interval, movement
 from liveness.sessions.rule import HINTS_IN_WORDS, Rule, decide
 from liveness.sessions.store import SessionSettings, SessionStore, Unavailable
 from liveness.sessions.views import CREATED, SUCCEEDED, frame_summary, kept_frames, progress_view, result_view
@@ -146,6 +146,7 @@ UNCOUNTED = "the service cannot check its rate limit right now; try again shortl
 KNOWN_PATHS = ("/v1/liveness", "/v1/sessions", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/capture")
 SESSION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")  # uuid4, lower case
 FRAMES_PATH = re.compile(r"^/v1/sessions/([0-9a-f-]{36})/frames$")  # authorised by the session's token alone
+STILL_EXTRA = 2  # a session whose face has not moved by its last frame takes up to this many times its frames
 SESSION_OPTIONS_MAX_BYTES = 4096  # {"frames": 10, "audit_images": 3} and room to spare
 SESSION_FRAME_MAX_BYTES = 2_000_000  # a frame a page sends is a JPEG from a canvas; kept until the session decides
 FRAME_BODY = {"required": True, "content": {"multipart/form-data": REQUEST_BODY["content"]["multipart/form-data"]}}
@@ -333,7 +334,7 @@ def create_app(settings, service=None):
             raise ApiError(422, f"frames must be a whole number from 1 to {limits.max_frames}")
         if not isinstance(audit, int) or isinstance(audit, bool) or not 0 <= audit <= min(frames, limits.max_audit):
             raise ApiError(422, f"audit_images must be a whole number from 0 to frames, at most {limits.max_audit}")
-        created = sessions.create(owner_of(request), frames, audit)
+        created = sessions.create(owner_of(request), frames, audit, limit=STILL_EXTRA * frames)
         return {**created, "status": CREATED, "frames": frames, "audit_images": audit,
                 "frame_interval_ms": int(min_interval(frames) * 1000),
                 "capture_url": f"/capture?session={created['id']}&token={created['token']}"}
@@ -350,7 +351,7 @@ def create_app(settings, service=None):
         answer is the session's progress, a hint and the face box; at the end "done" or "try again"."""
         arrived, service = time.time(), loaded()
         session = open_session(session_id, request)
-        if session["status"] == SUCCEEDED or session["frame_count"] >= session["frames"]:
+        if session["status"] == SUCCEEDED or session["frame_count"] >= session["limit"]:
             raise ApiError(409, "this session has decided already; create a new one")
         interval = min_interval(session["frames"])
         early = interval - (arrived - session["last"]) if session["last"] else 0.0
@@ -368,6 +369,8 @@ def create_app(settings, service=None):
         request.scope["state"].update(faces=len(faces))
         box = faces[0]["box"] if len(faces) == 1 else None
         hint = rule.hint(faces, size)
+        if hint == "no_face" and checks["brightness"] < rule.min_brightness:
+            hint = "too_dark"  # no face found in a dark room: light, not the oval, is what to change
         if hint is not None:  # not counted: the person is guided until one face is in the oval, large enough
             return {"session": progress_view(session["frame_count"], session["frames"], hint, box)}
         face = faces[0]
@@ -380,7 +383,13 @@ def create_app(settings, service=None):
         if count < session["frames"]:
             hint = problem if problem in HINTS_IN_WORDS else None
             return {"session": progress_view(count, session["frames"], hint, box, interval)}
-        stored = await decide_session(service, session_id, session)
+        records, images = sessions.frames(session_id)
+        for frame_record, signature in zip(records, sessions.signatures(session_id)):
+            frame_record["signature"] = signature
+        if count < session["limit"] and not await asyncio.to_thread(moved_enough, records):
+            # the face has not moved beyond one still picture yet: a person is asked to, a photo cannot
+            return {"session": progress_view(count, session["frames"], "turn_head", box, interval)}
+        stored = await decide_session(service, session_id, session, records, images)
         request.scope["state"].update(decision=stored["decision"])
         return {"session": progress_view(count, session["frames"], box=box, result=stored,
                                          open_service=keys is None)}
@@ -393,12 +402,14 @@ def create_app(settings, service=None):
         sessions.check_token(session, bearer(request.headers))
         return session
 
-    async def decide_session(service, session_id, session):
+    def moved_enough(records):
+        """Whether the judged frames' faces moved beyond one still picture (liveness.sessions.camera)."""
+        judged = [r["signature"] for r in records if r["problem"] is None]
+        return movement(judged) >= rule.still_residual
+
+    async def decide_session(service, session_id, session, records, images):
         """Decide a session that has its frames; store the decision with its kept images only, publish it."""
-        records, images = sessions.frames(session_id)
-        for record, signature in zip(records, sessions.signatures(session_id)):
-            record["signature"] = signature
-        result = decide(records, session["frames"], service.threshold, rule)
+        result = await asyncio.to_thread(decide, records, session["frames"], service.threshold, rule)
         reference, audit = kept_frames(records, result, session["audit"])
         kept = sorted({reference, *audit} - {None})
         stored = {"decision": result["decision"], "reason": result["reason"], "judged": result["judged"],

@@ -225,8 +225,8 @@ class LivenessService:
         return answer
 
     async def score_session_frame(self, data):
-        """One session frame: (frame size, [{box, score, quality}], checks): `checks` ({signature, descriptor})
-        only for a frame a session would count. No decision per face: the session decides."""
+        """One session frame: (frame size, [{box, score, quality}], checks): `checks` holds the frame's brightness
+        and, for a frame a session would count, {signature, descriptor}. No decision per face: the session decides."""
         shape, _, faces, probabilities, qualities, checks = await self.pool.score(data, session=True)
         answer_faces = [{"box": [int(v) for v in box], "score": float(p[self.bona_column]), "quality": quality}
                         for (box, _), p, quality in zip(faces, probabilities, qualities)]

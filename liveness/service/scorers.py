@@ -102,7 +102,7 @@ class ImageScorer:
     def score_session_frame(self, data):
         """ImageScorer.score's answer, and for a frame a session would count (one face, in the oval, large
         enough: liveness.sessions.rule.Rule.hint) what its checks need: the face's camera signature and its
-        identity descriptor ({signature, descriptor}, else None)."""
+        identity descriptor ({brightness of the whole frame, signature, descriptor}; the last two only then)."""
         from liveness.faces.quality import face_quality
         from liveness.sessions.camera import signature
         from liveness.sessions.rule import Rule
@@ -111,10 +111,10 @@ class ImageScorer:
         faces = self.detector.detect(image)
         probabilities = self.classifier.predict([self.classifier.crop(image, box) for box, _ in faces])
         qualities = [face_quality(image, box) for box, _ in faces]
-        checks = None
+        checks = {"brightness": float(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).mean())}  # a dark room, face or not
         if Rule().hint([{"box": box} for box, _ in faces], (image.shape[1], image.shape[0])) is None:
             box = faces[0][0]
-            checks = {"signature": signature(image, box), "descriptor": self.identity().describe(image, box)}
+            checks.update(signature=signature(image, box), descriptor=self.identity().describe(image, box))
         return image.shape, extension, faces, probabilities, qualities, checks
 
     def identity(self):

@@ -25,10 +25,11 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 MIN_SPAN_S = 0.9  # the counted frames of a session span at least this much arrival time ("about a second")
 PATCH_SIDE = 64  # the face patch the checks compare, in pixels
 PATCH_SCALE = 1.3  # the patch's side as a multiple of the face box's longer side
+LOWPASS_SIGMA = 2.5  # pixels of the patch: noise and JPEG blocks averaged away
 NEAR_DUPLICATE = 0.6  # mean absolute grey-level difference under which two face patches are the same picture
 # A session whose face patches never change by more than this (grey levels, see `residual`) is a still picture
 # moved around: chosen on ../shared (benchmarks/session_camera.py, docs/service.md), a named number.
-STILL_RESIDUAL = 2.0
+STILL_RESIDUAL = 3.35
 
 
 def check_jpeg(data):
@@ -53,15 +54,19 @@ def min_interval(frames_needed):
 
 
 def face_patch(image, box):
-    """The face in `box` as a PATCH_SIDE x PATCH_SIDE grey patch (a square PATCH_SCALE times its longer side)."""
+    """The face in `box` as a PATCH_SIDE x PATCH_SIDE grey patch (a square PATCH_SCALE times its longer side).
+    Grey levels run 1-255; 0 marks what lies outside the frame, which the checks leave out."""
     (x0, y0, x1, y1) = (float(v) for v in box)
     side = PATCH_SCALE * max(x1 - x0, y1 - y0)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     scale = PATCH_SIDE / max(side, 1.0)
     matrix = np.float32([[scale, 0, PATCH_SIDE / 2 - scale * cx], [0, scale, PATCH_SIDE / 2 - scale * cy]])
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-    return cv2.warpAffine(grey, matrix, (PATCH_SIDE, PATCH_SIDE), flags=cv2.INTER_AREA,
-                          borderMode=cv2.BORDER_REFLECT)
+    patch = cv2.warpAffine(np.maximum(grey, 1), matrix, (PATCH_SIDE, PATCH_SIDE), flags=cv2.INTER_AREA,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    inside = cv2.warpAffine(np.ones_like(grey), matrix, (PATCH_SIDE, PATCH_SIDE), flags=cv2.INTER_NEAREST,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return np.where(inside > 0, patch, 0).astype(np.uint8)
 
 
 def signature(image, box):
@@ -98,32 +103,47 @@ def _centre_mask():
     return _CENTRE
 
 
+def _filled(patch, seen):
+    """The patch as floats, what lay outside the frame filled with the mean of what did not (no edge to align)."""
+    patch = patch.astype(np.float32)
+    return np.where(seen > 0, patch, patch[seen > 0].mean() if seen.any() else 0.0).astype(np.float32)
+
+
 def residual(a, b):
     """Grey levels of change between two face patches that no affine transform, gain and offset of one picture
-    explain: b aligned onto a (OpenCV's ECC), the rest low-passed, its 90th percentile inside the face."""
-    a, b = a.astype(np.float32), b.astype(np.float32)
+    explain: b aligned onto a (OpenCV's ECC), the rest low-passed, its 90th percentile inside the face where both
+    patches saw the frame."""
+    seen_a, seen_b = (a > 0).astype(np.float32), (b > 0).astype(np.float32)
+    margin = np.ones((7, 7), np.uint8)
+    both = (cv2.erode(seen_a, margin) > 0) & (cv2.erode(seen_b, margin) > 0)
+    a, b = _filled(a, seen_a), _filled(b, seen_b)
     warp = np.eye(2, 3, dtype=np.float32)
     try:
         _, warp = cv2.findTransformECC(a, b, warp, cv2.MOTION_AFFINE,
-                                       (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-5), None, 5)
+                                       (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-5),
+                                       both.astype(np.uint8), 5)
     except cv2.error:  # no affine transform fits at all: the two patches do not show one picture
         warp = np.eye(2, 3, dtype=np.float32)
     flags = cv2.INTER_LINEAR + cv2.WARP_INVERSE_MAP
     aligned = cv2.warpAffine(b, warp, (PATCH_SIDE, PATCH_SIDE), flags=flags)
-    covered = cv2.warpAffine(np.ones_like(b), warp, (PATCH_SIDE, PATCH_SIDE), flags=flags) > 0.999
-    inside = _centre_mask() & covered
+    covered = cv2.warpAffine(seen_b, warp, (PATCH_SIDE, PATCH_SIDE), flags=flags) > 0.999
+    inside = _centre_mask() & covered & (cv2.erode(seen_a, np.ones((3, 3), np.uint8)) > 0)
     if inside.sum() < 100:
         return float("inf")  # aligned far off: nothing of one picture is left in common
     design = np.stack([aligned[inside], np.ones(int(inside.sum()), np.float32)], 1)
     (gain, offset), *_ = np.linalg.lstsq(design, a[inside], rcond=None)
-    rest = cv2.GaussianBlur(a - (gain * aligned + offset), (0, 0), 1.5)
-    return float(np.percentile(np.abs(rest[inside]), 90))
+    rest = np.where(inside, a - (gain * aligned + offset), 0).astype(np.float32)
+    weight = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), LOWPASS_SIGMA)
+    low = cv2.GaussianBlur(rest, (0, 0), LOWPASS_SIGMA) / np.maximum(weight, 1e-3)
+    return float(np.percentile(np.abs(low[inside]), 90))
 
 
 def movement(signatures):
-    """The largest `residual` between any two of a session's face patches: how far it is from one still."""
-    return max((_pair_residual(a["patch"], b["patch"]) for a, b in itertools.combinations(signatures, 2)),
-               default=0.0)
+    """The median `residual` over every two of a session's face patches: how far it is from one still. The
+    median, not the largest: one pair the alignment fails on (a detector's box off for a frame) must not make a
+    photo look alive."""
+    pairs = [_pair_residual(a["patch"], b["patch"]) for a, b in itertools.combinations(signatures, 2)]
+    return float(np.median(pairs)) if pairs else 0.0
 
 
 @functools.lru_cache(maxsize=8192)  # the rule's choice decides one window's pairs many times over

@@ -47,8 +47,15 @@ def token_digest(token):
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# the bookkeeping every session shares lives as long as the longest-lived session that wrote to it, and a minute
+KEEP = """
+local function keep(key, ms)
+  if redis.call('PTTL', key) == -1 then redis.call('PEXPIRE', key, ms) else redis.call('PEXPIRE', key, ms, 'GT') end
+end
+"""
+
 # create: -1 the owner holds max_open, -2 the service holds max_total
-CREATE = """
+CREATE = KEEP + """
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
@@ -59,13 +66,14 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[6], ARGV[5])
 redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) + 60000)
 redis.call('ZADD', KEYS[3], ARGV[6], ARGV[5])
+keep(KEYS[3], tonumber(ARGV[2]) + 60000)
 return 1
 """
 
 # append one counted frame: -1 missing, -2 decided, -3 full, -4 too soon, -5 owner's bytes, -6 all bytes
-APPEND = """
+APPEND = KEEP + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local s = redis.call('HMGET', KEYS[1], 'status', 'frames', 'last', 'owner', 'expires')
+local s = redis.call('HMGET', KEYS[1], 'status', 'limit', 'last', 'owner', 'expires')
 if s[1] == 'SUCCEEDED' then return -2 end
 if redis.call('LLEN', KEYS[2]) >= tonumber(s[2]) then return -3 end
 local now = tonumber(ARGV[1])
@@ -92,11 +100,12 @@ redis.call('HSET', KEYS[7], ARGV[9], s[4])
 redis.call('ZADD', KEYS[5], s[5], ARGV[9])
 local ttl = redis.call('PTTL', KEYS[1])
 for i = 2, 4 do redis.call('PEXPIRE', KEYS[i], ttl) end
+for i = 5, 7 do keep(KEYS[i], ttl + 60000) end
 return n
 """
 
 # store the decision and keep only the kept images: 0 missing (expired meanwhile), -1 decided already
-FINISH = """
+FINISH = KEEP + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if redis.call('HEXISTS', KEYS[1], 'result') == 1 then return -1 end
 redis.call('HSET', KEYS[1], 'result', ARGV[1], 'status', 'SUCCEEDED')
@@ -106,6 +115,7 @@ if #ARGV >= 4 then redis.call('PEXPIRE', KEYS[5], redis.call('PTTL', KEYS[1])) e
 redis.call('ZREM', KEYS[6], ARGV[3])
 redis.call('ZREM', KEYS[7], ARGV[3])
 redis.call('HSET', KEYS[8], ARGV[3], ARGV[2])
+keep(KEYS[8], redis.call('PTTL', KEYS[1]) + 60000)
 return 1
 """
 
@@ -159,12 +169,13 @@ class SessionStore:
         for session_id in [i for i, s in self.sessions.items() if s["expires"] <= now]:
             del self.sessions[session_id]
 
-    def create(self, owner, frames, audit):
-        """A new session's {id, token, expires_at} (the token is shown once; only its digest is kept)."""
+    def create(self, owner, frames, audit, limit=None):
+        """A new session's {id, token, expires_at} (the token is shown once; only its digest is kept): it decides
+        on `frames` counted frames, and takes at most `limit` (default `frames`) while it waits for movement."""
         session_id, token, now = str(uuid.uuid4()), secrets.token_urlsafe(24), time.time()
         expires, limits = now + self.settings.ttl, self.settings
-        record = {"owner": owner, "token": token_digest(token), "frames": frames, "audit": audit, "created": now,
-                  "expires": expires, "status": CREATED}
+        record = {"owner": owner, "token": token_digest(token), "frames": frames, "limit": limit or frames,
+                  "audit": audit, "created": now, "expires": expires, "status": CREATED}
 
         def work():
             if not self.shared:
@@ -211,7 +222,7 @@ class SessionStore:
             if not record or b"frames" not in record or b"expires" not in record:
                 return None
             session = {k.decode(): v.decode() for k, v in record.items()}
-            for name in ("frames", "audit"):
+            for name in ("frames", "limit", "audit"):
                 session[name] = int(session[name])
             for name in ("created", "expires"):
                 session[name] = float(session[name])
@@ -279,7 +290,7 @@ class SessionStore:
                     return -1
                 if session["status"] == SUCCEEDED:
                     return -2
-                if len(session["frame_records"]) >= session["frames"]:
+                if len(session["frame_records"]) >= session["limit"]:
                     return -3
                 if session["last"] is not None and now - session["last"] < min_interval:
                     return -4

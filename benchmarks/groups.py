@@ -14,7 +14,7 @@ of CROP_MULTIPLIERS, as it is and mirrored; its capture quality (liveness.faces.
 Every kept frame counts. A frame where the detector finds no face is not accepted: a live face missed is
 rejected, an attack missed is refused; so is a frame a quality gate sends back. Frame level pools every kept
 frame; recording level decides a recording by its frames' mean score; session level cuts each recording into
-windows of --frames consecutive kept frames and decides each as the service does (liveness.service.sessions,
+windows of --frames consecutive kept frames and decides each as the service does (liveness.sessions.rule.decide_scores,
 the shipped Rule: frames with no face or several are not judged, under half judged asks to retry, which counts
 as rejected for a live session and as refused for an attack).
 
@@ -408,7 +408,7 @@ def frame_rates(accepted, live, kinds):
 def session_decisions(data, scored, size):
     """[(group, label, decision)] of every window of `size` consecutive kept frames, decided by the shipped Rule
     (or the candidate's gate) on the candidate's scores."""
-    from liveness.service.sessions import Rule, decide
+    from liveness.sessions.rule import Rule, decide_scores
 
     scores, thresholds, gates, faces = scored["scores"], scored["thresholds"], scored["gates"], scored["faces"]
     out = []
@@ -420,7 +420,7 @@ def session_decisions(data, scored, size):
             frames = [{"faces": int(faces[i]), "score": float(np.clip(scores[i], 1e-6, 1 - 1e-6)),
                        "quality": dict(zip(("size", "brightness", "contrast", "sharpness"),
                                            data["quality"][i].tolist()))} for i in rows[start:start + size]]
-            out.append((group, label, decide(frames, size, float(thresholds[rows[0]]), rule)["decision"]))
+            out.append((group, label, decide_scores(frames, size, float(thresholds[rows[0]]), rule)["decision"]))
     return out
 
 

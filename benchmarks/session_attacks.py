@@ -141,6 +141,9 @@ def main():
     ap.add_argument("--data", default=SHARED)
     ap.add_argument("--limit", type=int, default=None, help="only the first LIMIT live and attack recordings")
     ap.add_argument("--scorers", type=int, default=2)
+    ap.add_argument("--only", action="append", metavar="ATTACK",
+                    help="play only this attack (its name as the table prints it; 'live recording' for the live "
+                         "sessions); repeatable")
     args = ap.parse_args()
     from liveness.common.provenance import recording_of
     from liveness.faces.detectors import create_detector
@@ -166,10 +169,13 @@ def main():
     outcomes = collections.defaultdict(list)
     try:
         with httpx.Client(timeout=60) as client:
-            planned = list(attacks(live, replays, detector, classifier, np.random.default_rng(0)))
+            planned = [(name, victim, frames) for name, victim, frames
+                       in attacks(live, replays, detector, classifier, np.random.default_rng(0))
+                       if not args.only or name in args.only]
             for name, victim, frames in tqdm(planned, desc="attack sessions"):
                 outcomes[name].append((victim, *play(client, url, frames)))
-            for path in tqdm(live_paths, desc="live sessions"):
+            for path in tqdm(live_paths if not args.only or "live recording" in args.only else [],
+                             desc="live sessions"):
                 outcomes["live recording"].append(
                     (recording_of(path), *play(client, url, [cv2.imdecode(np.frombuffer(d, np.uint8), 1)
                                                              for d in camera_frames(path)])))
@@ -187,10 +193,13 @@ def main():
         print(f"| {name} | {len(rows)} | **{len(accepted)}**{' (' + ', '.join(accepted) + ')' if accepted else ''} | "
               f"{counts['retry']} | {counts['fake']} | {counts['undecided']} |")
     mixed = outcomes.get("mixed identities", [])
-    victims = sum(reference in VICTIM_AT for _, d, _, reference in mixed if d == "real")
-    print(f"[INFO] mixed identities: the reference image shows the victim in {victims} of {len(mixed)} sessions "
-          f"(the photo sent at frames {', '.join(map(str, VICTIM_AT))})")
+    if mixed:
+        victims = sum(reference in VICTIM_AT for _, d, _, reference in mixed if d == "real")
+        print(f"[INFO] mixed identities: the reference image shows the victim in {victims} of {len(mixed)} sessions "
+              f"(the photo sent at frames {', '.join(map(str, VICTIM_AT))})")
     rows = outcomes["live recording"]
+    if not rows:
+        return
     counts = collections.Counter(d for _, d, _, _ in rows)
     rejected = [f"{v}: {d}{' ' + r if r else ''}" for v, d, r, _ in rows if d != "real"]
     print(f"[INFO] live recordings: {len(rows)} sessions, BPCER (retries in) {1 - counts['real'] / max(1, len(rows)):.4f}, "

@@ -11,7 +11,7 @@ from liveness.data.sample import real_frames
 from liveness.errors import ApiError
 from liveness.faces.quality import face_quality
 from liveness.sessions.camera import check_jpeg, duplicate_of, min_interval, movement, signature
-from liveness.sessions.identity import strangers
+from liveness.sessions.identity import SAME_PERSON, medoid_distances
 from liveness.sessions.rule import Rule, decide
 from liveness.sessions.views import kept_frames, progress_view, result_view
 
@@ -92,11 +92,13 @@ def test_another_persons_face_among_the_judged_frames_asks_to_try_again(moving):
     assert decide(frames, 10, 0.5)["decision"] == "real"
     for i in (0, 4, 9):
         frames[i]["descriptor"] = list(me + rng.normal(0, 0.09, 128))  # someone else, about 1.0 away
-    assert strangers([f["descriptor"] for f in frames]) == [0, 4, 9]
+    distances = medoid_distances([f["descriptor"] for f in frames])
+    assert [i for i, d in enumerate(distances) if d > SAME_PERSON] == [0, 4, 9]
     assert decide(frames, 10, 0.5)["reason"] == "face_changed"
     frames[9]["descriptor"] = list(me)
     stray = decide(frames, 10, 0.5)  # two strays are tolerated, and never give the reference or audit images
     assert stray["decision"] == "real" and not {0, 4} & set(stray["carried"])
+    assert stray["reference"] == 9  # the face most like the session's one person
 
 
 def test_too_few_judged_frames_ask_to_try_again_with_the_commonest_reason(moving):

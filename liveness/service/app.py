@@ -292,12 +292,13 @@ def create_app(settings, service=None):
             raise ApiError(422, "empty image")
         return data
 
-    async def score(service, data, key_name, publish=True):
-        """The service's answer for one image, holding a --max-pending slot meanwhile."""
+    async def holding_a_slot(scoring):
+        """The awaited `scoring` (a scorer's answer), holding a --max-pending slot meanwhile; 503 when none is free."""
         if not pending.enter():
+            scoring.close()
             raise ApiError(503, BUSY, {"Retry-After": "1"})
         try:
-            return await service.score(data, key_name=key_name, publish=publish)
+            return await scoring
         finally:
             pending.leave()
 
@@ -311,7 +312,7 @@ def create_app(settings, service=None):
         """Score every face of one image."""
         service = loaded()
         data = await receive_image(request, service.max_bytes)
-        answer = await score(service, data, request.scope["state"]["key_name"])
+        answer = await holding_a_slot(service.score(data, key_name=request.scope["state"]["key_name"]))
         request.scope["state"].update(decision=answer["decision"], faces=len(answer["faces"]))
         return answer
 
@@ -360,12 +361,7 @@ def create_app(settings, service=None):
                            {"Retry-After": "1"})
         data = await receive_image(request, SESSION_FRAME_MAX_BYTES, json_allowed=False)
         check_jpeg(data)
-        if not pending.enter():
-            raise ApiError(503, BUSY, {"Retry-After": "1"})
-        try:
-            size, faces, checks = await service.score_session_frame(data)
-        finally:
-            pending.leave()
+        size, faces, checks = await holding_a_slot(service.score_session_frame(data))
         request.scope["state"].update(faces=len(faces))
         box = faces[0]["box"] if len(faces) == 1 else None
         hint = rule.hint(faces, size)

@@ -37,11 +37,10 @@ class FaceIdentity:
         return [round(float(v), 5) for v in self.network.compute_face_descriptor(chip)]
 
 
-def strangers(descriptors, same_person=SAME_PERSON):
-    """Indices of the descriptors farther than `same_person` from the medoid (the one nearest all others)."""
+def medoid_distances(descriptors):
+    """Each descriptor's distance to the medoid (the descriptor nearest all the others)."""
     if len(descriptors) < 2:
-        return []
+        return [0.0] * len(descriptors)
     points = np.asarray(descriptors, np.float64)
     distances = np.linalg.norm(points[:, None] - points[None], axis=2)
-    medoid = int(distances.sum(1).argmin())
-    return [i for i, d in enumerate(distances[medoid]) if d > same_person]
+    return [float(d) for d in distances[int(distances.sum(1).argmin())]]

@@ -13,7 +13,7 @@ import math
 
 from liveness.faces.quality import quality_problem
 from liveness.sessions.camera import STILL_RESIDUAL, movement
-from liveness.sessions.identity import SAME_PERSON, strangers
+from liveness.sessions.identity import SAME_PERSON, medoid_distances
 
 RETRY = "retry"
 # the oval the page draws, as a share of the frame: the face's centre must lie inside it to count
@@ -58,8 +58,9 @@ class Rule:
 
 
 def decide(frames, needed, threshold, rule=Rule()):
-    """{decision, reason, judged, live_frames, carried}: `frames` are the counted frames' records ({score,
-    problem, signature, descriptor}); `carried` lists the frames the decision rests on (judged, one person)."""
+    """{decision, reason, judged, live_frames, carried, reference}: `frames` are the counted frames' records
+    ({score, problem, signature, descriptor}); `carried` lists the frames the decision rests on (judged, one
+    person), `reference` the one of them whose face is nearest the session's medoid face."""
     judged = [i for i, f in enumerate(frames) if f.get("problem") is None]
     outcome = {"decision": RETRY, "reason": None, "judged": len(judged), "live_frames": None, "carried": []}
     if len(frames) < needed:
@@ -67,17 +68,38 @@ def decide(frames, needed, threshold, rule=Rule()):
     if len(judged) < math.ceil(rule.min_judged * needed):
         reasons = collections.Counter(f["problem"] for f in frames if f.get("problem") is not None)
         return {**outcome, "reason": reasons.most_common(1)[0][0]}
-    others = {judged[i] for i in strangers([frames[i]["descriptor"] for i in judged], rule.same_person)}
+    distance = dict(zip(judged, medoid_distances([frames[i]["descriptor"] for i in judged])))
+    others = {i for i in judged if distance[i] > rule.same_person}
     if len(others) > rule.max_strangers:
         return {**outcome, "reason": "face_changed"}
     if movement([frames[i]["signature"] for i in judged]) < rule.still_residual:
         return {**outcome, "reason": "no_movement"}
-    live = sum(frames[i]["score"] >= threshold for i in judged)
-    decision = "real" if live >= math.ceil(rule.min_live_share * len(judged) - 1e-9) else "fake"
+    decision, live = live_decision([frames[i]["score"] for i in judged], threshold, rule.min_live_share)
     # the reference and audit images: frames of the session's one person that point the way the decision went
     same = [i for i in judged if i not in others]
-    carried = [i for i in same if (frames[i]["score"] >= threshold) == (decision == "real")]
-    return {**outcome, "decision": decision, "live_frames": int(live), "carried": carried or same}
+    carried = [i for i in same if (frames[i]["score"] >= threshold) == (decision == "real")] or same
+    # the reference image: the frame most like the session's one person, so another's face rarely gives it
+    return {**outcome, "decision": decision, "live_frames": int(live), "carried": carried,
+            "reference": min(carried, key=lambda i: distance[i])}
+
+
+def live_decision(scores, threshold, min_live_share):
+    """(real or fake, how many live): real when at least `min_live_share` of the judged frames are live alone."""
+    live = sum(score >= threshold for score in scores)
+    return ("real" if live >= math.ceil(min_live_share * len(scores) - 1e-9) else "fake"), int(live)
+
+
+def decide_scores(frames, needed, threshold, rule=Rule()):
+    """The rule on scores alone, for frames scored without the camera and identity checks (benchmarks/groups.py):
+    `frames` are {faces, score, quality}; a frame is judged when it shows one face that passes the quality rules."""
+    problems = ["no_face" if f["faces"] == 0 else "more_than_one_face" if f["faces"] > 1 else
+                quality_problem(f["quality"], rule.min_face, rule.min_brightness, rule.min_sharpness) for f in frames]
+    judged = [f["score"] for f, p in zip(frames, problems) if p is None]
+    if len(frames) < needed:
+        return {"decision": RETRY, "reason": "frames_missing"}
+    if len(judged) < math.ceil(rule.min_judged * needed):
+        return {"decision": RETRY, "reason": collections.Counter(p for p in problems if p).most_common(1)[0][0]}
+    return {"decision": live_decision(judged, threshold, rule.min_live_share)[0], "reason": None}
 
 
 REASONS_IN_WORDS = {  # what the capture page tells a person

@@ -36,12 +36,15 @@ def frame_summary(frame, with_scores):
 
 
 def kept_frames(frames, result, audit):
-    """(reference, audit) frame indices: the sharpest frame that carried the decision, and `audit` spread evenly
-    over those frames (all from the frames whose face matched the session's one person)."""
+    """(reference, audit) frame indices: the frame that carried the decision whose face is most like the
+    session's one person (the rule's `reference`; else the sharpest), and `audit` spread evenly over those frames
+    (all from the frames whose face matched the session's one person)."""
     carried = result.get("carried") or []
     if not carried:
         return None, []
-    reference = max(carried, key=lambda i: (frames[i].get("quality") or {}).get("sharpness", 0.0))
+    reference = result.get("reference")
+    if reference is None:
+        reference = max(carried, key=lambda i: (frames[i].get("quality") or {}).get("sharpness", 0.0))
     count = min(audit, len(carried))
     picks = sorted({carried[int(round(k * (len(carried) - 1) / max(1, count - 1)))] for k in range(count)})
     return reference, picks

@@ -412,8 +412,9 @@ def create_app(settings, service=None):
                   "live_frames": result["live_frames"], "frame_count": len(records),
                   "frames": [frame_summary(r, with_scores=True) for r in records], "reference_frame": reference,
                   "audit_frames": audit, "kept": kept}
-        if sessions.finish(session_id, session["owner"], stored, [(i, images[i]) for i in kept]) and \
-                service.publisher is not None:
+        if not sessions.finish(session_id, session["owner"], stored, [(i, images[i]) for i in kept]):
+            return (sessions.get(session_id) or {}).get("result") or stored  # a frame at the same time decided first
+        if service.publisher is not None:
             view = result_view(session_id, {**session, "status": SUCCEEDED, "result": stored,
                                             "frame_count": len(records)}, [], with_images=True)
             view.update(reference_frame=reference, audit_frames=audit)

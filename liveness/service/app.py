@@ -25,10 +25,10 @@ from liveness.service.ratelimit import PendingLimit, RateLimit
 from liveness.service.scorers import FORMATS, yield_to_scorers
 from liveness.service.shared_state import SharedState, StateUnavailable, is_shared, redis_client
 from liveness.service.telemetry import AccessLog, Metrics, request_id
-from liveness.sessions.camera import check_jpeg, duplicate_of, min_interval, movement
-from liveness.sessions.rule import HINTS_IN_WORDS, Rule, decide
+from liveness.sessions.camera import check_jpeg
+from liveness.sessions.flow import SessionFlow
 from liveness.sessions.store import SessionSettings, SessionStore, Unavailable
-from liveness.sessions.views import CREATED, SUCCEEDED, frame_summary, kept_frames, progress_view, result_view
+from liveness.sessions.views import CREATED, SUCCEEDED, result_view
 
 SETTINGS_ENV = "LIVENESS_API_SETTINGS"
 
@@ -146,7 +146,6 @@ UNCOUNTED = "the service cannot check its rate limit right now; try again shortl
 KNOWN_PATHS = ("/v1/liveness", "/v1/sessions", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/capture")
 SESSION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")  # uuid4, lower case
 FRAMES_PATH = re.compile(r"^/v1/sessions/([0-9a-f-]{36})/frames$")  # authorised by the session's token alone
-STILL_EXTRA = 2  # a session whose face has not moved by its last frame takes up to this many times its frames
 SESSION_OPTIONS_MAX_BYTES = 4096  # {"frames": 10, "audit_images": 3} and room to spare
 SESSION_FRAME_MAX_BYTES = 2_000_000  # a frame a page sends is a JPEG from a canvas; kept until the session decides
 FRAME_BODY = {"required": True, "content": {"multipart/form-data": REQUEST_BODY["content"]["multipart/form-data"]}}
@@ -193,7 +192,7 @@ def create_app(settings, service=None):
         sessions = SessionStore(session_limits, redis_client(settings.state), (redis.RedisError, OSError))
     else:
         sessions = SessionStore(session_limits)
-    rule = Rule()
+    flow = SessionFlow(sessions, open_service=keys is None)
 
     async def lifespan(app):
         if state["service"] is None:
@@ -335,9 +334,8 @@ def create_app(settings, service=None):
             raise ApiError(422, f"frames must be a whole number from 1 to {limits.max_frames}")
         if not isinstance(audit, int) or isinstance(audit, bool) or not 0 <= audit <= min(frames, limits.max_audit):
             raise ApiError(422, f"audit_images must be a whole number from 0 to frames, at most {limits.max_audit}")
-        created = sessions.create(owner_of(request), frames, audit, limit=STILL_EXTRA * frames)
+        created = flow.create(owner_of(request), frames, audit)
         return {**created, "status": CREATED, "frames": frames, "audit_images": audit,
-                "frame_interval_ms": int(min_interval(frames) * 1000),
                 "capture_url": f"/capture?session={created['id']}&token={created['token']}"}
 
     def owner_of(request):
@@ -352,43 +350,22 @@ def create_app(settings, service=None):
         answer is the session's progress, a hint and the face box; at the end "done" or "try again"."""
         arrived, service = time.time(), loaded()
         session = open_session(session_id, request)
-        if session["status"] == SUCCEEDED or session["frame_count"] >= session["limit"]:
-            raise ApiError(409, "this session has decided already; create a new one")
-        interval = min_interval(session["frames"])
-        early = interval - (arrived - session["last"]) if session["last"] else 0.0
-        if early > 0:  # refused before the body is read: it would not count
-            raise ApiError(429, "frames come at a camera's pace: this one came too soon after the last",
-                           {"Retry-After": "1"})
+        flow.admit(session, arrived)
         data = await receive_image(request, SESSION_FRAME_MAX_BYTES, json_allowed=False)
         check_jpeg(data)
         size, faces, checks = await holding_a_slot(service.score_session_frame(data))
         request.scope["state"].update(faces=len(faces))
-        box = faces[0]["box"] if len(faces) == 1 else None
-        hint = rule.hint(faces, size)
-        if hint == "no_face" and checks["brightness"] < rule.min_brightness:
-            hint = "too_dark"  # no face found in a dark room: light, not the oval, is what to change
-        if hint is not None:  # not counted: the person is guided until one face is in the oval, large enough
-            return {"session": progress_view(session["frame_count"], session["frames"], hint, box)}
-        face = faces[0]
-        problem = rule.problem(face["quality"])
-        if problem is None and duplicate_of(checks["signature"], sessions.signatures(session_id)):
-            problem = "duplicate_frame"
-        record = {"score": face["score"], "box": face["box"], "quality": face["quality"], "problem": problem,
-                  "descriptor": checks["descriptor"]}
-        count = sessions.add_frame(session_id, record, checks["signature"], data, interval, arrived)
-        if count < session["frames"]:
-            hint = problem if problem in HINTS_IN_WORDS else None
-            return {"session": progress_view(count, session["frames"], hint, box, interval)}
-        records, images = sessions.frames(session_id)
-        for frame_record, signature in zip(records, sessions.signatures(session_id)):
-            frame_record["signature"] = signature
-        if count < session["limit"] and not await asyncio.to_thread(moved_enough, records):
-            # the face has not moved beyond one still picture yet: a person is asked to, a photo cannot
-            return {"session": progress_view(count, session["frames"], "turn_head", box, interval)}
-        stored = await decide_session(service, session_id, session, records, images)
-        request.scope["state"].update(decision=stored["decision"])
-        return {"session": progress_view(count, session["frames"], box=box, result=stored,
-                                         open_service=keys is None)}
+        progress, result, kept = await asyncio.to_thread(
+            flow.take, session_id, session, {"size": size, "faces": faces, "checks": checks}, data, arrived,
+            service.threshold)
+        if kept and service.publisher is not None:
+            view = result_view(session_id, {**session, "status": SUCCEEDED, "result": result,
+                                            "frame_count": result["frame_count"]}, [], with_images=True)
+            view.update(reference_frame=result["reference_frame"], audit_frames=result["audit_frames"])
+            await service.publish_session(session_id, kept, view, session["owner"])
+        if result is not None:
+            request.scope["state"].update(decision=result["decision"])
+        return {"session": progress}
 
     def open_session(session_id, request):
         """The session a frame is for, its token checked; 404 for an id that is not a session's."""
@@ -397,29 +374,6 @@ def create_app(settings, service=None):
             raise ApiError(404, "no such session (unknown, or expired)")
         sessions.check_token(session, bearer(request.headers))
         return session
-
-    def moved_enough(records):
-        """Whether the judged frames' faces moved beyond one still picture (liveness.sessions.camera)."""
-        judged = [r["signature"] for r in records if r["problem"] is None]
-        return movement(judged) >= rule.still_residual
-
-    async def decide_session(service, session_id, session, records, images):
-        """Decide a session that has its frames; store the decision with its kept images only, publish it."""
-        result = await asyncio.to_thread(decide, records, session["frames"], service.threshold, rule)
-        reference, audit = kept_frames(records, result, session["audit"])
-        kept = sorted({reference, *audit} - {None})
-        stored = {"decision": result["decision"], "reason": result["reason"], "judged": result["judged"],
-                  "live_frames": result["live_frames"], "frame_count": len(records),
-                  "frames": [frame_summary(r, with_scores=True) for r in records], "reference_frame": reference,
-                  "audit_frames": audit, "kept": kept}
-        if not sessions.finish(session_id, session["owner"], stored, [(i, images[i]) for i in kept]):
-            return (sessions.get(session_id) or {}).get("result") or stored  # a frame at the same time decided first
-        if service.publisher is not None:
-            view = result_view(session_id, {**session, "status": SUCCEEDED, "result": stored,
-                                            "frame_count": len(records)}, [], with_images=True)
-            view.update(reference_frame=reference, audit_frames=audit)
-            await service.publish_session(session_id, [(i, images[i]) for i in kept], view, session["owner"])
-        return stored
 
     @app.get("/v1/sessions/{session_id}")
     async def session_result(session_id: str, request: Request):

@@ -149,6 +149,10 @@ def parse_args():
                     help="frame bytes held for one key's (or address's) sessions; past it 429")
     ap.add_argument("--session-total-mb", type=float, default=200.0,
                     help="frame bytes held for all sessions; past it 503")
+    ap.add_argument("--operating-point", choices=("secure", "balanced"), default="secure",
+                    help="how sessions weigh an accepted attack against a rejected person: secure (default) counts a "
+                         "frame live only above the threshold at which no attack species got through on the "
+                         "development data, balanced at the model's own threshold (docs/accuracy.md)")
     ap.add_argument("--frame-ancestors", metavar="ORIGINS", default="'self'",
                     help="origins whose pages may show /capture in a frame (the CSP frame-ancestors value, for "
                          "example \"'self' https://shop.example\"; default: only this service's own)")
@@ -204,7 +208,7 @@ def main():
                         docs=args.docs, metrics_private=args.metrics_private, session_ttl=args.session_ttl,
                         max_sessions_per_key=args.max_sessions_per_key, max_sessions=args.max_sessions,
                         session_owner_mb=args.session_owner_mb, session_total_mb=args.session_total_mb,
-                        frame_ancestors=args.frame_ancestors)
+                        frame_ancestors=args.frame_ancestors, operating_point=args.operating_point)
     keys = ApiKeys.load(args.api_keys) if args.api_keys else None  # a bad file fails here, before the model loads
     check_reachable(args.state)  # so does a Redis that does not answer
     if args.state != MEMORY:

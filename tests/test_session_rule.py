@@ -162,3 +162,21 @@ def test_reference_and_audit_images_come_from_the_frames_that_carried_the_decisi
     assert backend["reference_image"]["frame"] == 5 and [e["frame"] for e in backend["audit_images"]] == [0, 5]
     anyone = result_view("id", session, [], with_images=False)
     assert "reference_image" not in anyone and all("score" not in f for f in anyone["frames"])
+
+
+def test_the_secure_operating_point_counts_fewer_frames_live_than_the_balanced_one(moving):
+    from liveness.sessions.flow import SessionFlow
+    from liveness.sessions.rule import SECURE_FRAME_THRESHOLD, frame_threshold
+    from liveness.sessions.store import SessionStore
+
+    assert frame_threshold("balanced", 0.5) == 0.5 and frame_threshold("secure", 0.5) == SECURE_FRAME_THRESHOLD
+    assert frame_threshold("secure", 0.9) == 0.9  # a stricter model keeps its own
+    decided = {}
+    for point in ("secure", "balanced"):
+        flow = SessionFlow(SessionStore(), operating_point=point)
+        session = {**flow.store.create("site", 10, 2), "owner": "site", "frames": 10, "audit": 2}
+        frames = [record(0.6, g) for g in moving]  # live at 0.5, not at 0.7
+        result, _ = flow.decide(session["id"], session, frames, [b"jpeg"] * 10, 0.5)
+        decided[point] = (result["decision"], result["operating_point"])
+    assert decided["balanced"] == ("real", {"name": "balanced", "frame_threshold": 0.5})
+    assert decided["secure"] == ("fake", {"name": "secure", "frame_threshold": SECURE_FRAME_THRESHOLD})

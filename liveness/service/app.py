@@ -192,7 +192,7 @@ def create_app(settings, service=None):
         sessions = SessionStore(session_limits, redis_client(settings.state), (redis.RedisError, OSError))
     else:
         sessions = SessionStore(session_limits)
-    flow = SessionFlow(sessions, open_service=keys is None)
+    flow = SessionFlow(sessions, open_service=keys is None, operating_point=settings.operating_point)
 
     async def lifespan(app):
         if state["service"] is None:

@@ -58,6 +58,7 @@ class Settings:
     session_owner_mb: float = 40.0  # frame bytes held for one key's (or address's) sessions
     session_total_mb: float = 200.0  # frame bytes held for all sessions
     frame_ancestors: str = "'self'"  # the origins that may frame the capture page (CSP frame-ancestors)
+    operating_point: str = "secure"  # a session's: secure or balanced (liveness.sessions.rule)
 
 
 def image_decision(decisions):

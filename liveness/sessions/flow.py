@@ -7,7 +7,7 @@ service calls it off the event loop.
 
 from liveness.errors import ApiError
 from liveness.sessions.camera import duplicate_of, min_interval, movement
-from liveness.sessions.rule import HINTS_IN_WORDS, Rule, decide
+from liveness.sessions.rule import HINTS_IN_WORDS, Rule, decide, frame_threshold
 from liveness.sessions.views import SUCCEEDED, frame_summary, kept_frames, progress_view
 
 STILL_EXTRA = 2  # a session whose face has not moved by its last frame takes up to this many times its frames
@@ -16,8 +16,9 @@ STILL_EXTRA = 2  # a session whose face has not moved by its last frame takes up
 class SessionFlow:
     """The steps of a session over a SessionStore: admit a frame, count it or hint, decide."""
 
-    def __init__(self, store, rule=Rule(), open_service=False):
+    def __init__(self, store, rule=Rule(), open_service=False, operating_point="secure"):
         self.store, self.rule, self.open_service = store, rule, open_service
+        self.operating_point = operating_point
 
     def create(self, owner, frames, audit):
         """A new session (SessionStore.create) that may take up to STILL_EXTRA times its frames."""
@@ -32,9 +33,10 @@ class SessionFlow:
             raise ApiError(429, "frames come at a camera's pace: this one came too soon after the last",
                            {"Retry-After": "1"})
 
-    def take(self, session_id, session, frame, data, arrived, threshold):
+    def take(self, session_id, session, frame, data, arrived, model_threshold):
         """(the page's answer, the decided result or None, the kept images) for one scored frame: `frame` is
-        {size, faces: [{box, score, quality}], checks: {brightness, signature, descriptor}}, `data` its JPEG."""
+        {size, faces: [{box, score, quality}], checks: {brightness, signature, descriptor}}, `data` its JPEG;
+        `model_threshold` the model's own, which the operating point starts from."""
         faces, needed, rule = frame["faces"], session["frames"], self.rule
         box = faces[0]["box"] if len(faces) == 1 else None
         hint = rule.hint(faces, frame["size"])
@@ -60,19 +62,21 @@ class SessionFlow:
         if count < session["limit"] and movement(judged) < rule.still_residual:
             # the face has not moved beyond one still picture yet: a person is asked to, a photo cannot
             return progress_view(count, needed, "turn_head", box, interval), None, []
-        result, kept = self.decide(session_id, session, records, images, threshold)
+        result, kept = self.decide(session_id, session, records, images, model_threshold)
         return progress_view(count, needed, box=box, result=result, open_service=self.open_service), result, kept
 
-    def decide(self, session_id, session, records, images, threshold):
-        """(the stored result, [(index, image)] kept): decided, stored with its kept images only, the frames
-        dropped. If a frame that came at the same time decided first, its result and no images."""
+    def decide(self, session_id, session, records, images, model_threshold):
+        """(the stored result, [(index, image)] kept): decided at the operating point, stored with its kept images
+        only, the frames dropped. If a frame that came at the same time decided first, its result and no images."""
+        threshold = frame_threshold(self.operating_point, model_threshold)
         result = decide(records, session["frames"], threshold, self.rule)
         reference, audit = kept_frames(records, result, session["audit"])
         kept = sorted({reference, *audit} - {None})
         stored = {"decision": result["decision"], "reason": result["reason"], "judged": result["judged"],
                   "live_frames": result["live_frames"], "frame_count": len(records),
                   "frames": [frame_summary(r, with_scores=True) for r in records], "reference_frame": reference,
-                  "audit_frames": audit, "kept": kept}
+                  "audit_frames": audit, "kept": kept,
+                  "operating_point": {"name": self.operating_point, "frame_threshold": threshold}}
         if not self.store.finish(session_id, session["owner"], stored, [(i, images[i]) for i in kept]):
             return (self.store.get(session_id) or {}).get("result") or stored, []
         return stored, [(i, images[i]) for i in kept]

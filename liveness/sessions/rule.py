@@ -16,6 +16,19 @@ from liveness.sessions.camera import STILL_RESIDUAL, movement
 from liveness.sessions.identity import SAME_PERSON, medoid_distances
 
 RETRY = "retry"
+# A session's operating point: the score a frame must reach to count as live. `secure` is the frame threshold at
+# which no attack species' session APCER passed 0.01, chosen by leave-one-person-out on ../shared for the
+# recommended fusion (benchmarks/operating_point.py, docs/accuracy.md), a named number; a model whose own
+# threshold is higher keeps its own. `balanced` is the model's own threshold (the ACER-optimal point).
+SECURE_FRAME_THRESHOLD = 0.7
+OPERATING_POINTS = ("secure", "balanced")
+
+
+def frame_threshold(operating_point, model_threshold):
+    """The score a session's frame must reach to count as live at `operating_point`."""
+    if operating_point == "secure":
+        return max(model_threshold, SECURE_FRAME_THRESHOLD)
+    return model_threshold
 # the oval the page draws, as a share of the frame: the face's centre must lie inside it to count
 OVAL_RADII = (0.30, 0.38)
 

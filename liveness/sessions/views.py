@@ -65,6 +65,7 @@ def result_view(session_id, session, kept_images, with_images, now=None):
     view = {"id": session_id, "status": status, "frames_needed": session["frames"],
             "frames_received": session["frame_count"], "expires_at": session["expires"],
             "decision": result.get("decision"), "reason": result.get("reason"), "judged": result.get("judged"),
+            "operating_point": result.get("operating_point"),
             "live_frames": result.get("live_frames") if with_images else None}
     summaries = result.get("frames") or []
     view["frames"] = [s if with_images else {k: v for k, v in s.items() if k != "score"} for s in summaries]

@@ -202,7 +202,8 @@ def main():
         return
     counts = collections.Counter(d for _, d, _, _ in rows)
     rejected = [f"{v}: {d}{' ' + r if r else ''}" for v, d, r, _ in rows if d != "real"]
-    print(f"[INFO] live recordings: {len(rows)} sessions, BPCER (retries in) {1 - counts['real'] / max(1, len(rows)):.4f}, "
+    bpcer = 1 - counts["real"] / max(1, len(rows))
+    print(f"[INFO] live recordings: {len(rows)} sessions, BPCER (retries in) {bpcer:.4f}, "
           f"retry rate {counts['retry'] / max(1, len(rows)):.4f}; not real: {'; '.join(rejected) or 'none'}")
 
 

@@ -308,8 +308,8 @@ class SessionStore:
             return int(self.append_script(
                 keys=[keys[k] for k in ("record", "frames", "images", "signatures", "held", "held_bytes",
                                         "held_owner")],
-                args=[repr(now), json.dumps(record), image, json.dumps(signature), min_interval, int(limits.owner_bytes),
-                      int(limits.total_bytes), len(image), session_id]))
+                args=[repr(now), json.dumps(record), image, json.dumps(signature), min_interval,
+                      int(limits.owner_bytes), int(limits.total_bytes), len(image), session_id]))
 
         count = self._call(work)
         if count < 0:

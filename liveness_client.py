@@ -12,7 +12,8 @@ With --session, a recording (a video or an image set's folder) is one liveness s
 /v1/sessions): its frames are sent in order at the capture page's pace (about 8 a second, as the camera
 gave them) until the session has counted --frames of them, and the session's result is printed. Given a folder with real/ and fake/ holding recordings, it runs one session
 per recording and prints session-level APCER, BPCER (live sessions not decided real; a retry is never
-right), ACER and the retry rates of live and of attack sessions (--json: one JSON object).
+right), ACER, the retry rates of live and of attack sessions, and the APCER of each attack species, where
+fake/ holds a folder per species (fake/phone/, fake/screen/; --json: one JSON object).
 """
 import argparse
 import json
@@ -123,37 +124,60 @@ def run_session(client, url, recording, count, key):
 
 
 def session_figures(results):
-    """Session-level APCER, BPCER (retries in), ACER and retry rates from [(is live, decision)]."""
-    live = [d for is_live, d in results if is_live]
-    attack = [d for is_live, d in results if not is_live]
+    """Session-level APCER (and per attack species), BPCER (retries in), ACER and retry rates from
+    [(is live, decision, species)]: a retry is never right for a live person and never accepts an attack."""
+    live = [d for is_live, d, _ in results if is_live]
+    attack = [d for is_live, d, _ in results if not is_live]
     apcer = sum(d == "real" for d in attack) / len(attack) if attack else None
     bpcer = sum(d != "real" for d in live) / len(live) if live else None
     acer = (apcer + bpcer) / 2 if None not in (apcer, bpcer) else None
+    by_species = {}
+    for is_live, decision, species in results:
+        if not is_live:
+            by_species.setdefault(species, []).append(decision == "real")
     return {"sessions": len(results), "apcer": apcer, "bpcer": bpcer, "acer": acer,
+            "apcer_by_species": {k: sum(v) / len(v) for k, v in sorted(by_species.items())},
             "retry_live": sum(d == "retry" for d in live) / len(live) if live else None,
             "retry_attack": sum(d == "retry" for d in attack) / len(attack) if attack else None}
 
 
-def sessions_main(args, url):
+def labelled_recordings(folder):
+    """[(label, species, recording)] of a folder of label folders (real/, fake/) holding recordings (videos or
+    image sets), each attack recording either directly in its label folder (species "attack") or in a folder
+    named after its species (fake/phone/, fake/screen/, fake/print/)."""
     from liveness.faces.media import is_image_set, is_video, list_media
+
+    found = []
+    for label in sorted(os.listdir(folder)):
+        within = os.path.join(folder, label)
+        if not os.path.isdir(within):
+            continue
+        for path in list_media(within):
+            if is_video(path) or is_image_set(path):
+                parts = os.path.relpath(path, within).split(os.sep)
+                found.append((label, parts[0] if len(parts) > 1 else "attack", path))
+    return found
+
+
+def sessions_main(args, url):
+    from liveness.faces.media import is_image_set
 
     target = args.session
     if not os.path.exists(target):
         raise LivenessError(f"recording not found: {target}")
     labelled = os.path.isdir(target) and not is_image_set(target)
     if labelled:
-        recordings = [(label, path) for label in sorted(os.listdir(target)) if os.path.isdir(os.path.join(target, label))
-                      for path in list_media(os.path.join(target, label)) if is_video(path) or os.path.isdir(path)]
+        recordings = labelled_recordings(target)
         if not recordings:
             raise LivenessError(f"{target} has no real/ and fake/ folders of recordings (videos or image sets)")
     else:
-        recordings = [(None, target)]
+        recordings = [(None, None, target)]
     results = []
     with httpx.Client(timeout=args.timeout) as client:
         client.get(f"{url}/readyz").raise_for_status()
-        for label, path in recordings:
+        for label, species, path in recordings:
             result = run_session(client, url, path, args.frames, args.api_key)
-            results.append((label, path, result))
+            results.append((label, species, path, result))
             if not args.json:
                 reason = f" ({result['reason']})" if result.get("reason") else ""
                 kind = f" ({label})" if label else ""
@@ -161,14 +185,19 @@ def sessions_main(args, url):
                       f"{result.get('judged')} judged frames live")
     if not labelled:
         if args.json:
-            print(json.dumps({k: v for k, v in results[0][2].items() if k not in ("reference_image", "audit_images")}))
+            print(json.dumps({k: v for k, v in results[0][3].items() if k not in ("reference_image", "audit_images")}))
         return
-    figures = session_figures([(label == args.bona_fide, result["decision"]) for label, _, result in results])
+    figures = session_figures([(label == args.bona_fide, result["decision"], species)
+                               for label, species, _, result in results])
     if args.json:
         print(json.dumps(figures))
         return
     print(f"[INFO] {figures['sessions']} sessions of {args.frames} frames: " + ", ".join(
-        f"{k} {v:.4f}" if v is not None else f"{k} n/a" for k, v in figures.items() if k != "sessions"))
+        f"{k} {v:.4f}" if v is not None else f"{k} n/a" for k, v in figures.items()
+        if k not in ("sessions", "apcer_by_species")))
+    if figures["apcer_by_species"]:
+        print("[INFO] APCER by attack species: " + ", ".join(
+            f"{k} {v:.4f}" for k, v in figures["apcer_by_species"].items()))
 
 
 @exit_on_error

@@ -203,21 +203,23 @@ def test_two_replicas_sharing_one_redis_decide_as_one_process(trained, keys, tmp
 
 def test_the_client_runs_one_session_per_recording_and_prints_the_figures(server, tmp_path):
     import json
+    import os
 
     from conftest import run_script
     from liveness.data.sample import write_video
 
     time.sleep(4.5)  # the earlier tests' open sessions expire
-    clips = {"real": str(tmp_path / "real" / "real.mov"), "fake": str(tmp_path / "fake" / "fake.mp4")}
+    clips = {"real": str(tmp_path / "real" / "real.mov"), "fake": str(tmp_path / "fake" / "phone" / "fake.mp4")}
     for label, frames in (("real", real_frames(24, (640, 480), seed=7)), ("fake", replay_frames(24, (640, 480)))):
-        (tmp_path / label).mkdir()
+        os.makedirs(os.path.dirname(clips[label]))
         write_video(clips[label], frames)
     result = run_script("liveness_client.py", "--url", server, "--api-key", KEY, "--session", tmp_path, "--frames", 4,
                         "--json")
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
-    assert set(figures) == {"sessions", "apcer", "bpcer", "acer", "retry_live", "retry_attack"}
+    assert set(figures) == {"sessions", "apcer", "bpcer", "acer", "apcer_by_species", "retry_live", "retry_attack"}
     assert figures["sessions"] == 2 and figures["acer"] == (figures["apcer"] + figures["bpcer"]) / 2
+    assert figures["apcer_by_species"] == {"phone": figures["apcer"]}  # the replay's folder names its species
     one = run_script("liveness_client.py", "--url", server, "--api-key", KEY, "--session", clips["real"], "--frames", 3)
     assert one.returncode == 0 and one.stdout.startswith(f"[INFO] {clips['real']}: "), one.stdout + one.stderr
     wrong_key = run_script("liveness_client.py", "--url", server, "--api-key", "nope", "--session", clips["real"])

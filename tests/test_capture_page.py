@@ -110,7 +110,7 @@ def wait_for(driver, attribute, seconds=90):
 
 def run_session(server, clip, size="800,1000"):
     """(what the page shows, the API's result for its session), the session made by the backend."""
-    session = httpx.post(f"{server}/v1/sessions", json={"frames": 8}, timeout=30).json()
+    session = httpx.post(f"{server}/v1/sessions", json={"frames": 8, "challenge": "none"}, timeout=30).json()
     driver = browser(clip, size=size)
     try:
         driver.get(server + session["capture_url"])
@@ -181,7 +181,7 @@ def test_a_denied_camera_gets_a_plain_message(server, camera_clips):
 
 def test_a_screenshot_of_the_page_mid_capture(server, camera_clips, tmp_path):
     """The page while it captures, kept for the README (docs/images/capture.png is this screenshot)."""
-    session = httpx.post(f"{server}/v1/sessions", json={"frames": 30}, timeout=30).json()
+    session = httpx.post(f"{server}/v1/sessions", json={"frames": 30, "challenge": "none"}, timeout=30).json()
     driver = browser(camera_clips["live"], size="480,900")  # a phone's portrait screen
     try:
         driver.get(server + session["capture_url"])

@@ -318,7 +318,8 @@ def create_app(settings, service=None):
     @app.post("/v1/sessions", status_code=201)
     async def create_session(request: Request):
         """A liveness session for one person: its id, its token (for the page that sends the frames) and the
-        capture page's URL. JSON options: frames (how many it counts), audit_images (how many it keeps)."""
+        capture page's URL. JSON options: frames (how many it counts), audit_images (how many it keeps), challenge
+        ("head_movements", the default: the page asks for head movements the server picks; "none": passive)."""
         options = {}
         body = await read_body(request, SESSION_OPTIONS_MAX_BYTES)
         if body.strip():
@@ -334,7 +335,10 @@ def create_app(settings, service=None):
             raise ApiError(422, f"frames must be a whole number from 1 to {limits.max_frames}")
         if not isinstance(audit, int) or isinstance(audit, bool) or not 0 <= audit <= min(frames, limits.max_audit):
             raise ApiError(422, f"audit_images must be a whole number from 0 to frames, at most {limits.max_audit}")
-        created = flow.create(owner_of(request), frames, audit)
+        challenge = options.get("challenge", "head_movements")
+        if challenge not in ("head_movements", "none"):
+            raise ApiError(422, "challenge must be \"head_movements\" (the default) or \"none\" (a passive session)")
+        created = flow.create(owner_of(request), frames, audit, with_challenge=challenge != "none")
         return {**created, "status": CREATED, "frames": frames, "audit_images": audit,
                 "capture_url": f"/capture?session={created['id']}&token={created['token']}"}
 
@@ -353,7 +357,8 @@ def create_app(settings, service=None):
         flow.admit(session, arrived)
         data = await receive_image(request, SESSION_FRAME_MAX_BYTES, json_allowed=False)
         check_jpeg(data)
-        size, faces, checks = await holding_a_slot(service.score_session_frame(data))
+        size, faces, checks = await holding_a_slot(service.score_session_frame(data, flow.frame_kind(session,
+                                                                                                      arrived)))
         request.scope["state"].update(faces=len(faces))
         progress, result, kept = await asyncio.to_thread(
             flow.take, session_id, session, {"size": size, "faces": faces, "checks": checks}, data, arrived,

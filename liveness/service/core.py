@@ -225,12 +225,14 @@ class LivenessService:
                 key_name)
         return answer
 
-    async def score_session_frame(self, data):
-        """One session frame: (frame size, [{box, score, quality}], checks): `checks` holds the frame's brightness
-        and, for a frame a session would count, {signature, descriptor}. No decision per face: the session decides."""
-        shape, _, faces, probabilities, qualities, checks = await self.pool.score(data, session=True)
-        answer_faces = [{"box": [int(v) for v in box], "score": float(p[self.bona_column]), "quality": quality}
-                        for (box, _), p, quality in zip(faces, probabilities, qualities)]
+    async def score_session_frame(self, data, kind):
+        """One session frame of `kind` (liveness.sessions.flow's COUNTED, CHALLENGE or CHALLENGE_START): (frame
+        size, [{box, score, quality}], checks): `checks` holds the frame's brightness and, for a frame with the
+        face a session wants, {signature, pose} and the descriptor where the kind needs it. A challenge frame's
+        faces have no score. No decision per face: the session decides."""
+        shape, _, faces, probabilities, qualities, checks = await self.pool.score(data, session=kind)
+        answer_faces = [{"box": [int(v) for v in box], "score": None if p is None else float(p[self.bona_column]),
+                         "quality": quality} for (box, _), p, quality in zip(faces, probabilities, qualities)]
         return (int(shape[1]), int(shape[0])), answer_faces, checks
 
     async def publish_session(self, session_id, images, result, key_name):

@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from liveness.errors import ApiError, LivenessError, one_line
+from liveness.sessions.flow import CHALLENGE, CHALLENGE_START, COUNTED
 
 # what decode_image reads: Pillow reads the header, OpenCV the pixels (tried on this build: each decodes)
 FORMATS = "JPEG, PNG, BMP, WebP, TIFF, GIF, JPEG 2000 or AVIF"
@@ -99,22 +100,34 @@ class ImageScorer:
         probabilities = self.classifier.predict([self.classifier.crop(image, box) for box, _ in faces])
         return image.shape, extension, faces, probabilities, [face_quality(image, box) for box, _ in faces]
 
-    def score_session_frame(self, data):
-        """ImageScorer.score's answer, and for a frame a session would count (one face, in the oval, large
-        enough: liveness.sessions.rule.Rule.hint) what its checks need: the face's camera signature and its
-        identity descriptor ({brightness of the whole frame, signature, descriptor}; the last two only then)."""
+    def score_session_frame(self, data, kind=COUNTED):
+        """ImageScorer.score's answer and what a session's checks need, for a frame of `kind`:
+
+        - COUNTED (the session counts frames): every face scored; for a frame it would count (one face, in the
+          oval, large enough: liveness.sessions.rule.Rule.hint) the face's camera signature, identity descriptor
+          and pose;
+        - CHALLENGE (a challenge's step): no anti-spoofing network, only the face's signature and pose (dlib's
+          landmarks, a few milliseconds); CHALLENGE_START: those and its identity descriptor.
+
+        The checks always hold the whole frame's brightness (a dark room, face or not)."""
         from liveness.faces.quality import face_quality
         from liveness.sessions.camera import signature
+        from liveness.sessions.challenge import pose
         from liveness.sessions.rule import Rule
 
         image, extension = decode_image(data, self.max_pixels)
         faces = self.detector.detect(image)
-        probabilities = self.classifier.predict([self.classifier.crop(image, box) for box, _ in faces])
+        counted = kind == COUNTED
+        probabilities = self.classifier.predict([self.classifier.crop(image, box) for box, _ in faces]) \
+            if counted else [None] * len(faces)
         qualities = [face_quality(image, box) for box, _ in faces]
-        checks = {"brightness": float(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).mean())}  # a dark room, face or not
-        if Rule().hint([{"box": box} for box, _ in faces], (image.shape[1], image.shape[0])) is None:
+        checks = {"brightness": float(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).mean())}
+        sized = (image.shape[1], image.shape[0])
+        if len(faces) == 1 and (not counted or Rule().hint([{"box": faces[0][0]}], sized) is None):
             box = faces[0][0]
-            checks.update(signature=signature(image, box), descriptor=self.identity().describe(image, box))
+            checks.update(signature=signature(image, box), pose=pose(self.identity().landmarks(image, box)))
+            if kind in (COUNTED, CHALLENGE_START):
+                checks["descriptor"] = self.identity().describe(image, box)
         return image.shape, extension, faces, probabilities, qualities, checks
 
     def identity(self):
@@ -143,16 +156,18 @@ def _scorer_main(connection, settings):
             message = connection.recv_bytes()
         except (EOFError, OSError):
             return  # the service stopped, however it stopped
-        try:  # the first byte says which answer is asked for: a plain image's, or a session frame's
-            work = scorer.score_session_frame if message[:1] == SESSION_FRAME else scorer.score
-            connection.send(("ok", work(message[1:])))
+        try:  # the first byte says which answer is asked for: a plain image's, or a session frame's (of a kind)
+            kind = SESSION_KINDS.get(message[:1])
+            answer = scorer.score(message[1:]) if kind is None else scorer.score_session_frame(message[1:], kind)
+            connection.send(("ok", answer))
         except ApiError as error:
             connection.send(("api_error", (error.status, error.detail)))
         except Exception as error:
             connection.send(("error", one_line(error)))
 
 
-PLAIN_IMAGE, SESSION_FRAME = b"i", b"s"
+PLAIN_IMAGE = b"i"
+SESSION_KINDS = {b"s": COUNTED, b"c": CHALLENGE, b"d": CHALLENGE_START}
 
 
 class ScorerDied(Exception):
@@ -210,11 +225,12 @@ class Scorer:
             raise LivenessError(value)
         return value
 
-    def score(self, data, session=False):
-        """Blocking: send one encoded image, wait for its answer (ImageScorer.score, or with `session`
-        ImageScorer.score_session_frame)."""
+    def score(self, data, session=None):
+        """Blocking: send one encoded image, wait for its answer (ImageScorer.score, or for a `session` frame's
+        kind ImageScorer.score_session_frame)."""
+        prefix = PLAIN_IMAGE if session is None else {k: b for b, k in SESSION_KINDS.items()}[session]
         try:
-            self.connection.send_bytes((SESSION_FRAME if session else PLAIN_IMAGE) + data)
+            self.connection.send_bytes(prefix + data)
         except (OSError, ValueError):
             raise ScorerDied from None
         try:
@@ -288,7 +304,7 @@ class ScorerPool:
     def _claim(self, unclaimed):
         self.local.slot = unclaimed.get_nowait()
 
-    async def score(self, data, session=False):
+    async def score(self, data, session=None):
         """A scorer's answer for one encoded image (see Scorer.score), on the first free scorer."""
         return await asyncio.get_running_loop().run_in_executor(self.threads, self._score_here, data, session)
 

@@ -28,11 +28,18 @@ class FaceIdentity:
         self.shape = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
         self.network = dlib.face_recognition_model_v1(models.face_recognition_model_location())
 
+    def landmarks(self, image_bgr, box):
+        """dlib's 5 landmarks of the face in `box` (two corners of each eye, the base of the nose), [(x, y)]."""
+        return [(p.x, p.y) for p in self._shape(np.ascontiguousarray(image_bgr[:, :, ::-1]), box).parts()]
+
+    def _shape(self, rgb, box):
+        (x0, y0, x1, y1) = (int(v) for v in box)
+        return self.shape(rgb, self.dlib.rectangle(x0, y0, x1, y1))
+
     def describe(self, image_bgr, box):
         """The face in `box` of a BGR frame as a 128-d descriptor (a list of floats)."""
         rgb = np.ascontiguousarray(image_bgr[:, :, ::-1])
-        (x0, y0, x1, y1) = (int(v) for v in box)
-        landmarks = self.shape(rgb, self.dlib.rectangle(x0, y0, x1, y1))
+        landmarks = self._shape(rgb, box)
         chip = self.dlib.get_face_chip(rgb, landmarks, CHIP_SIDE, 0.25)
         return [round(float(v), 5) for v in self.network.compute_face_descriptor(chip)]
 

@@ -11,8 +11,10 @@ import collections
 import dataclasses
 import math
 
+import numpy as np
+
 from liveness.faces.quality import quality_problem
-from liveness.sessions.camera import STILL_RESIDUAL, movement
+from liveness.sessions.camera import STILL_RESIDUAL, movement, patch_of, residual
 from liveness.sessions.identity import SAME_PERSON, medoid_distances
 
 RETRY = "retry"
@@ -70,10 +72,12 @@ class Rule:
         return quality_problem(quality, 0, self.min_brightness, self.min_sharpness)
 
 
-def decide(frames, needed, threshold, rule=Rule()):
+def decide(frames, needed, threshold, rule=Rule(), steps=None):
     """{decision, reason, judged, live_frames, carried, reference}: `frames` are the counted frames' records
     ({score, problem, signature, descriptor}); `carried` lists the frames the decision rests on (judged, one
-    person), `reference` the one of them whose face is nearest the session's medoid face."""
+    person), `reference` the one of them whose face is nearest the session's medoid face. `steps` are a
+    challenge's met steps ({start: {signature, descriptor}, peak: signature}): the face each step started from
+    must be the session's one person too, and a step's movement counts as the face moving."""
     judged = [i for i, f in enumerate(frames) if f.get("problem") is None]
     outcome = {"decision": RETRY, "reason": None, "judged": len(judged), "live_frames": None, "carried": []}
     if len(frames) < needed:
@@ -81,11 +85,17 @@ def decide(frames, needed, threshold, rule=Rule()):
     if len(judged) < math.ceil(rule.min_judged * needed):
         reasons = collections.Counter(f["problem"] for f in frames if f.get("problem") is not None)
         return {**outcome, "reason": reasons.most_common(1)[0][0]}
-    distance = dict(zip(judged, medoid_distances([frames[i]["descriptor"] for i in judged])))
+    steps = steps or []
+    starts = [s["start"]["descriptor"] for s in steps if s["start"].get("descriptor") is not None]
+    distances = medoid_distances([frames[i]["descriptor"] for i in judged] + starts)
+    distance = dict(zip(judged, distances))
     others = {i for i in judged if distance[i] > rule.same_person}
-    if len(others) > rule.max_strangers:
+    if len(others) + sum(d > rule.same_person for d in distances[len(judged):]) > rule.max_strangers:
         return {**outcome, "reason": "face_changed"}
-    if movement([frames[i]["signature"] for i in judged]) < rule.still_residual:
+    moved = movement([frames[i]["signature"] for i in judged])
+    if steps and moved < rule.still_residual:  # a head turned on request moves as no still picture does
+        moved = step_movement(steps)
+    if moved < rule.still_residual:
         return {**outcome, "reason": "no_movement"}
     decision, live = live_decision([frames[i]["score"] for i in judged], threshold, rule.min_live_share)
     # the reference and audit images: frames of the session's one person that point the way the decision went
@@ -94,6 +104,12 @@ def decide(frames, needed, threshold, rule=Rule()):
     # the reference image: the frame most like the session's one person, so another's face rarely gives it
     return {**outcome, "decision": decision, "live_frames": int(live), "carried": carried,
             "reference": min(carried, key=lambda i: distance[i])}
+
+
+def step_movement(steps):
+    """The median `residual` between the face each challenge step started from and the face that met it."""
+    pairs = [residual(patch_of(s["start"]["signature"]), patch_of(s["peak"])) for s in steps]
+    return float(np.median(pairs)) if pairs else 0.0
 
 
 def live_decision(scores, threshold, min_live_share):
@@ -124,6 +140,9 @@ REASONS_IN_WORDS = {  # what the capture page tells a person
     "face_changed": "The face changed during the check: one person only, please try again",
     "no_movement": "Look at the camera naturally, without a photo, and try again",
     "frames_missing": "Some frames were lost: try again",
+    "missed_turn_left": "Turn your head to your left when the arrow shows: try again",
+    "missed_turn_right": "Turn your head to your right when the arrow shows: try again",
+    "missed_look_up": "Look up when the arrow shows: try again",
 }
 
 HINTS_IN_WORDS = {  # what the page shows while it waits for a frame that counts

@@ -119,6 +119,16 @@ keep(KEYS[8], redis.call('PTTL', KEYS[1]) + 60000)
 return 1
 """
 
+# replace the challenge's state only if it is still the one this frame read: 1 done, 0 another frame got there
+# first, -1 missing, -2 decided
+ADVANCE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('HGET', KEYS[1], 'status') == 'SUCCEEDED' then return -2 end
+if redis.call('HGET', KEYS[1], 'challenge') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'challenge', ARGV[2])
+return 1
+"""
+
 REFUSALS = {
     -1: (404, "no such session (unknown, or expired)"),
     -2: (409, "this session has decided already; create a new one"),
@@ -141,6 +151,7 @@ class SessionStore:
             self.create_script = client.register_script(CREATE)
             self.append_script = client.register_script(APPEND)
             self.finish_script = client.register_script(FINISH)
+            self.advance_script = client.register_script(ADVANCE)
 
     @staticmethod
     def _keys(session_id):
@@ -169,13 +180,15 @@ class SessionStore:
         for session_id in [i for i, s in self.sessions.items() if s["expires"] <= now]:
             del self.sessions[session_id]
 
-    def create(self, owner, frames, audit, limit=None):
+    def create(self, owner, frames, audit, limit=None, challenge=None):
         """A new session's {id, token, expires_at} (the token is shown once; only its digest is kept): it decides
-        on `frames` counted frames, and takes at most `limit` (default `frames`) while it waits for movement."""
+        on `frames` counted frames, and takes at most `limit` (default `frames`) while it waits for movement.
+        `challenge` is the state of its challenge (liveness.sessions.challenge), None for a passive session."""
         session_id, token, now = str(uuid.uuid4()), secrets.token_urlsafe(24), time.time()
         expires, limits = now + self.settings.ttl, self.settings
         record = {"owner": owner, "token": token_digest(token), "frames": frames, "limit": limit or frames,
-                  "audit": audit, "created": now, "expires": expires, "status": CREATED}
+                  "audit": audit, "created": now, "expires": expires, "status": CREATED,
+                  "challenge": json.dumps(challenge) if challenge is not None else ""}
 
         def work():
             if not self.shared:
@@ -232,6 +245,28 @@ class SessionStore:
             return session
 
         return self._call(work)
+
+    def advance_challenge(self, session_id, read, state):
+        """Replace the challenge's state with `state` if it is still `read` (the JSON the frame's session record
+        held): True if so, False if a frame that came at the same time advanced it first."""
+        def work():
+            if not self.shared:
+                session = self.sessions.get(session_id)
+                if session is None:
+                    return -1
+                if session["status"] == SUCCEEDED:
+                    return -2
+                if session["challenge"] != read:
+                    return 0
+                session["challenge"] = json.dumps(state)
+                return 1
+            return int(self.advance_script(keys=[self._keys(session_id)["record"]], args=[read, json.dumps(state)]))
+
+        done = self._call(work)
+        if done < 0:
+            status, detail = REFUSALS[-1 if done == -1 else -2]
+            raise ApiError(status, detail)
+        return done == 1
 
     def check_token(self, session, token):
         if not token or not hmac.compare_digest(session["token"], token_digest(token)):

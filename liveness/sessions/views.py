@@ -14,10 +14,13 @@ from liveness.sessions.rule import HINTS_IN_WORDS, REASONS_IN_WORDS, RETRY
 CREATED, IN_PROGRESS, SUCCEEDED, EXPIRED = "CREATED", "IN_PROGRESS", "SUCCEEDED", "EXPIRED"
 
 
-def progress_view(count, needed, hint=None, box=None, wait_s=0.0, result=None, open_service=False):
-    """A frame's answer to the page: progress, a hint, the box; at the end the outcome and its reason."""
+def progress_view(count, needed, hint=None, box=None, wait_s=0.0, result=None, open_service=False, challenge=None):
+    """A frame's answer to the page: progress, a hint, the box; during a challenge the step to do now (never
+    the steps to come); at the end the outcome and its reason."""
     view = {"status": IN_PROGRESS, "frames_received": count, "frames_needed": needed, "hint": hint,
             "message": HINTS_IN_WORDS.get(hint), "box": box, "next_frame_in_ms": int(round(wait_s * 1000))}
+    if challenge is not None:
+        view.update(challenge=challenge, message=challenge["message"])
     if result is not None:
         retry = result["decision"] == RETRY
         view.update(status=SUCCEEDED, outcome="retry" if retry else "done", hint=None, next_frame_in_ms=None,
@@ -65,7 +68,7 @@ def result_view(session_id, session, kept_images, with_images, now=None):
     view = {"id": session_id, "status": status, "frames_needed": session["frames"],
             "frames_received": session["frame_count"], "expires_at": session["expires"],
             "decision": result.get("decision"), "reason": result.get("reason"), "judged": result.get("judged"),
-            "operating_point": result.get("operating_point"),
+            "operating_point": result.get("operating_point"), "challenge": result.get("challenge"),
             "live_frames": result.get("live_frames") if with_images else None}
     summaries = result.get("frames") or []
     view["frames"] = [s if with_images else {k: v for k, v in s.items() if k != "score"} for s in summaries]

@@ -44,7 +44,7 @@ from liveness.service.shared_state import MEMORY, check_reachable, check_state_u
 from liveness.service.telemetry import MULTIPROCESS_ENV
 
 
-def start_local(model, le, *flags, timeout=180, cores=None, open_files=None, python=None):
+def start_local(model, le, *flags, timeout=180, cores=None, open_files=None, python=None, script=None):
     """This service in a child process on a free 127.0.0.1 port: (process, url) once /readyz answers.
 
     For the tests and the load benchmark. The child's output goes to a temporary
@@ -52,6 +52,7 @@ def start_local(model, le, *flags, timeout=180, cores=None, open_files=None, pyt
     `cores`: the CPU cores it and every process and thread it starts may run on.
     `open_files`: its limit on open files (soft and hard), as a system with a low one would set it.
     `python`: the interpreter to run it with (another install's; default this one).
+    `script`: a script that runs this service's main() (a test's wrapper; default this file).
     """
     import socket
     import subprocess
@@ -61,7 +62,7 @@ def start_local(model, le, *flags, timeout=180, cores=None, open_files=None, pyt
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    process = subprocess.Popen([python or sys.executable, os.path.abspath(__file__), "-m", str(model), "-l", str(le),
+    process = subprocess.Popen([python or sys.executable, script or os.path.abspath(__file__), "-m", str(model), "-l", str(le),
                                 "--host", "127.0.0.1", "--port", str(port), *map(str, flags)],
                                stdout=(log := tempfile.TemporaryFile("w+")), stderr=subprocess.STDOUT, text=True,
                                preexec_fn=functools.partial(limit_child, cores, open_files))

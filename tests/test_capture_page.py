@@ -197,3 +197,75 @@ def test_a_screenshot_of_the_page_mid_capture(server, camera_clips, tmp_path):
     assert image is not None and image.shape[0] > 400 and image.std() > 10
     if os.environ.get("LIVENESS_SAVE_SCREENSHOT"):
         shutil.copy(shot, os.environ["LIVENESS_SAVE_SCREENSHOT"])
+
+
+STEPS_IN_ORDER = ("turn_left", "turn_right", "look_up")
+
+
+@pytest.fixture(scope="module")
+def challenge_server(sample_model):
+    """The service whose every challenge asks STEPS_IN_ORDER after the shortest pauses (a wrapper swaps its random
+    source: the production service reads no switch for it), so a clip can answer it."""
+    wrapper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scripted_challenge_api.py")
+    process, url = start_local(sample_model["model"], sample_model["le"], "--scorers", 1, "--operating-point",
+                               "balanced", "--scripted-steps", ",".join(STEPS_IN_ORDER), script=wrapper)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def movement_clips(tmp_path_factory):
+    from liveness.data.sample import head_movement_frames
+
+    folder = tmp_path_factory.mktemp("movements")
+    # still while the counted frames go and the first prompt comes, then each movement, as a person asked would
+    return {"asked": write_y4m(folder / "asked.y4m", head_movement_frames(STEPS_IN_ORDER, lead_s=3.0, between_s=1.2)),
+            "still": write_y4m(folder / "still.y4m", head_movement_frames([], lead_s=12.0))}
+
+
+def run_challenge(server, clip, size="800,1000"):
+    """(what the page showed while it asked: [(prompt, arrow, status)], what it shows at the end, the API's
+    result), for a default session (its challenge on) made by the backend."""
+    session = httpx.post(f"{server}/v1/sessions", json={"frames": 8}, timeout=30).json()
+    assert session["challenge"] == "head_movements"
+    driver = browser(clip, size=size)
+    asked = []
+    try:
+        driver.get(server + session["capture_url"])
+        deadline = time.time() + 90
+        while not driver.execute_script("return document.body.dataset.outcome || null"):
+            assert time.time() < deadline, driver.find_element("id", "status").text
+            seen = driver.execute_script(
+                "return [document.body.dataset.prompt || '', document.getElementById('prompt').textContent,"
+                " document.getElementById('status').textContent, document.getElementById('status').getAttribute("
+                "'aria-live'), document.getElementById('prompt').getBoundingClientRect().bottom <= innerHeight]")
+            if seen[0] and (not asked or asked[-1][0] != seen[0]):
+                asked.append(tuple(seen))
+            time.sleep(0.05)
+        shown = driver.execute_script(
+            "return {outcome: document.body.dataset.outcome, reason: document.body.dataset.reason, decision: "
+            "document.body.dataset.decision || null, text: document.getElementById('decision').textContent, "
+            "arrow: document.getElementById('prompt').textContent}")
+    finally:
+        driver.quit()
+    return asked, shown, httpx.get(f"{server}/v1/sessions/{session['id']}", timeout=30).json()
+
+
+@pytest.mark.parametrize("size", ["1280,800", "390,844"])
+def test_the_page_asks_each_step_with_an_arrow_and_words_and_a_person_doing_them_is_live(challenge_server,
+                                                                                        movement_clips, size):
+    asked, shown, api = run_challenge(challenge_server, movement_clips["asked"], size)
+    assert [a[0] for a in asked] == list(STEPS_IN_ORDER), asked  # one step at a time, in the server's order
+    assert [a[1] for a in asked] == ["\u2190", "\u2192", "\u2191"]  # the video is a mirror: left is left
+    assert all(a[2].startswith(("Turn your head", "Look up")) and a[3] == "polite" and a[4] for a in asked)
+    assert api["status"] == "SUCCEEDED" and [m["step"] for m in api["challenge"]["met"]] == list(STEPS_IN_ORDER)
+    assert shown["outcome"] == "done" and shown["decision"] == api["decision"] == "real", (shown, api)
+    assert shown["arrow"] == ""  # no prompt is left once the check ends
+
+
+def test_a_person_who_does_not_move_when_asked_is_told_what_to_do(challenge_server, movement_clips):
+    asked, shown, api = run_challenge(challenge_server, movement_clips["still"])
+    assert [a[0] for a in asked] == ["turn_left"]
+    assert api["decision"] == "retry" and api["reason"] == shown["reason"] == "missed_turn_left"
+    assert shown["outcome"] == "retry" and "Turn your head to your left when the arrow shows" in shown["text"]

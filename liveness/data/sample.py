@@ -77,6 +77,36 @@ def _turn_head(frame, m, t, phase):
                      borderMode=cv2.BORDER_REPLICATE)
 
 
+# how far the middle of the face shifts, in face widths, for each head movement a challenge asks (the person's
+# left is the image's right: the camera's frame is not a mirror)
+MOVEMENTS = {"turn_left": (0.15, 0.0), "turn_right": (-0.15, 0.0), "look_up": (0.0, -0.1)}
+MOVEMENT_PROFILE = (0.0, 0.4, 0.8, 1.0, 1.0, 1.0, 0.8, 0.4, 0.0)  # out and back, one value a frame
+
+
+def head_movement_frames(steps, size=(640, 480), fps=8.0, lead_s=3.0, between_s=1.0, seed=0):
+    """Frames of the portrait filmed live by a hand-held camera while the person does `steps` (head movements a
+    challenge asks for, liveness.sessions.challenge.STEPS) in order: still for `lead_s` seconds, then each
+    movement out and back, still for `between_s` after each. The middle of the face (the nose) shifts more
+    than the eyes, so dlib's landmarks see the head turn or look up."""
+    rng = np.random.default_rng(seed)
+    phase = rng.uniform(0, 1, 4)
+    image = portrait()
+    shifts = [(0.0, 0.0)] * int(round(lead_s * fps))
+    for step in steps:
+        (sx, sy) = MOVEMENTS[step]
+        shifts += [(a * sx, a * sy) for a in MOVEMENT_PROFILE] + [(0.0, 0.0)] * int(round(between_s * fps))
+    ys, xs = np.mgrid[0:size[1], 0:size[0]].astype("float32")
+    for i, (sx, sy) in enumerate(shifts):
+        m = _camera_matrix(i / fps, phase, size, 1.5 * size[1] / 480)
+        frame = cv2.warpAffine(image, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        cx, cy = m @ np.array([FACE_CENTER[0], FACE_CENTER[1], 1.0])
+        width = FACE_WIDTH * np.hypot(m[0, 0], m[0, 1])
+        bump = np.exp(-(((xs - cx) / (0.28 * width)) ** 2 + ((ys - cy - 0.1 * width) / (0.35 * width)) ** 2))
+        frame = cv2.remap(frame, (xs - sx * width * bump).astype("float32"), (ys - sy * width * bump).astype("float32"),
+                          cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        yield _sensor(frame, rng, 3.0, 1.0 + 0.03 * np.sin(2 * np.pi * 0.5 * i / fps))
+
+
 def _wall(size, rng):
     """A plain room wall with a shelf and a poster: the scene behind the phone."""
     (w, h) = size

@@ -28,9 +28,10 @@ class SessionFlow:
     `random_source` draws the challenges (the operating system's, `secrets`)."""
 
     def __init__(self, store, rule=Rule(), open_service=False, operating_point="secure",
-                 challenge_rule=challenge.ChallengeRule(), random_source=challenge.SYSTEM_RANDOM):
+                 challenge_rule=challenge.ChallengeRule(), random_source=None):
         self.store, self.rule, self.open_service = store, rule, open_service
-        self.operating_point, self.challenge_rule, self.random = operating_point, challenge_rule, random_source
+        self.operating_point, self.challenge_rule = operating_point, challenge_rule
+        self.random = random_source or challenge.SYSTEM_RANDOM
 
     def create(self, owner, frames, audit, with_challenge=True):
         """A new session (SessionStore.create): with a challenge of head movements, or passive (it then takes up

@@ -39,31 +39,38 @@ def test_the_pose_is_the_noses_offset_along_and_across_the_eye_line_whatever_the
 
 
 def test_a_turn_the_asked_way_from_the_neutral_pose_meets_its_step():
-    left = track(NEUTRAL, (0.03, 0.7), (0.06, 0.7), (0.10, 0.7))
+    turn, nod = RULE.turn, RULE.nod
+    left = track(NEUTRAL, (0.3 * turn, 0.7), (0.6 * turn, 0.75), (1.1 * turn, 0.8))  # a turned nose drops a bit
     assert step_outcome("turn_left", left, NEUTRAL) == ("met", 3)
-    right = track(NEUTRAL, (-0.05, 0.7), (-0.09, 0.71))
+    right = track(NEUTRAL, (-0.5 * turn, 0.7), (-1.05 * turn, 0.71))
     assert step_outcome("turn_right", right, NEUTRAL) == ("met", 2)
-    up = track(NEUTRAL, (0.0, 0.66), (0.01, 0.6))
+    up = track(NEUTRAL, (0.0, 0.7 - 0.5 * nod), (0.01, 0.7 - 1.1 * nod))
     assert step_outcome("look_up", up, NEUTRAL) == ("met", 2)
 
 
 def test_a_movement_another_way_first_misses_the_step():
-    assert step_outcome("turn_left", track(NEUTRAL, (-0.10, 0.7), (0.12, 0.7)), NEUTRAL)[0] == "wrong"
-    assert step_outcome("look_up", track(NEUTRAL, (0.0, 0.80), (0.0, 0.55)), NEUTRAL)[0] == "wrong"  # down first
-    assert step_outcome("look_up", track(NEUTRAL, (0.12, 0.7)), NEUTRAL)[0] == "wrong"
+    turn, nod = RULE.turn, RULE.nod
+    assert step_outcome("turn_left", track(NEUTRAL, (-1.1 * turn, 0.7), (1.2 * turn, 0.7)), NEUTRAL)[0] == "wrong"
+    down_then_up = track(NEUTRAL, (0.0, 0.7 + 1.1 * nod), (0.0, 0.7 - 1.2 * nod))
+    assert step_outcome("look_up", down_then_up, NEUTRAL)[0] == "wrong"
+    assert step_outcome("look_up", track(NEUTRAL, (1.1 * turn, 0.7)), NEUTRAL)[0] == "wrong"
 
 
 def test_a_face_already_turned_when_the_prompt_shows_must_come_back_first():
-    held = track((0.2, 0.7), (0.2, 0.7), (0.21, 0.7))  # turned before the prompt, and still
+    turned = 1.2 * RULE.turn
+    held = track((turned, 0.7), (turned, 0.7), (turned + 0.01, 0.7))  # turned before the prompt, and still
     assert step_outcome("turn_left", held, NEUTRAL) == ("pending", None)
-    back_and_again = track((0.2, 0.7), (0.02, 0.7), (0.15, 0.7))
+    back_and_again = track((turned, 0.7), (0.02, 0.7), (turned, 0.7))
     assert step_outcome("turn_left", back_and_again, NEUTRAL) == ("met", 2)
+    # turned the other way when the prompt came: that pose does not count as a movement the wrong way
+    from_the_right = track((-turned, 0.7), (-0.5 * turned, 0.7), (0.0, 0.7), (turned, 0.7))
+    assert step_outcome("turn_left", from_the_right, NEUTRAL) == ("met", 3)
 
 
 def test_a_movement_after_its_window_or_too_small_does_not_meet_the_step():
-    late = [(0.0, NEUTRAL), (RULE.window_s + 0.1, (0.2, 0.7))]
+    late = [(0.0, NEUTRAL), (RULE.window_s + 0.1, (2 * RULE.turn, 0.7))]
     assert step_outcome("turn_left", late, NEUTRAL) == ("pending", None)
-    small = track(NEUTRAL, (0.05, 0.7), (0.06, 0.7), None, (0.07, 0.7))
+    small = track(NEUTRAL, (0.5 * RULE.turn, 0.7), (0.9 * RULE.turn, 0.7), None, (0.95 * RULE.turn, 0.7))
     assert step_outcome("turn_left", small, NEUTRAL) == ("pending", None)
 
 
@@ -133,9 +140,9 @@ def moves(step, frames=8):
     """The frames of a person doing `step` from neutral: still, then turning, then back."""
     axis, sign = challenge.DIRECTIONS[step]
     out = []
-    for amount in [0, 0, 0.05, 0.1, 0.14, 0.1, 0.04, 0][:frames]:
+    for amount in [0, 0, 0.4, 0.8, 1.2, 0.8, 0.3, 0][:frames]:
         p = list(NEUTRAL)
-        p[axis] += sign * amount
+        p[axis] += sign * amount * RULE.needed(step)
         out.append(tuple(p))
     return out
 

@@ -79,8 +79,20 @@ def _turn_head(frame, m, t, phase):
 
 # how far the middle of the face shifts, in face widths, for each head movement a challenge asks (the person's
 # left is the image's right: the camera's frame is not a mirror)
-MOVEMENTS = {"turn_left": (0.15, 0.0), "turn_right": (-0.15, 0.0), "look_up": (0.0, -0.1)}
+MOVEMENTS = {"turn_left": (0.25, 0.0), "turn_right": (-0.25, 0.0), "look_up": (0.0, -0.2)}
 MOVEMENT_PROFILE = (0.0, 0.4, 0.8, 1.0, 1.0, 1.0, 0.8, 0.4, 0.0)  # out and back, one value a frame
+
+
+def _move_head(frame, xs, ys, cx, cy, width, turn, up):
+    """The face in `frame` (centre cx, cy; `width` pixels wide) turned by `turn` (towards the image's right when
+    positive: the nose shifts that way, the far half of the face is foreshortened) and looking up by `up` (the
+    middle of the face shifts up)."""
+    nose = np.exp(-(((xs - cx) / (0.25 * width)) ** 2 + ((ys - cy - 0.2 * width) / (0.35 * width)) ** 2))
+    face = np.exp(-(((ys - cy) / (0.7 * width)) ** 2)) * np.clip(1 - np.abs(xs - cx) / (0.9 * width), 0, 1)
+    far = np.where(np.sign(turn) * (xs - cx) > 0, (xs - cx) * (1 / (1 - abs(turn)) - 1) * face, 0)
+    middle = np.exp(-(((xs - cx) / (0.28 * width)) ** 2 + ((ys - cy - 0.1 * width) / (0.35 * width)) ** 2))
+    return cv2.remap(frame, (xs - turn * width * nose + far).astype("float32"),
+                     (ys - up * width * middle).astype("float32"), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def head_movement_frames(steps, size=(640, 480), fps=8.0, lead_s=3.0, between_s=1.0, seed=0):
@@ -101,9 +113,7 @@ def head_movement_frames(steps, size=(640, 480), fps=8.0, lead_s=3.0, between_s=
         frame = cv2.warpAffine(image, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         cx, cy = m @ np.array([FACE_CENTER[0], FACE_CENTER[1], 1.0])
         width = FACE_WIDTH * np.hypot(m[0, 0], m[0, 1])
-        bump = np.exp(-(((xs - cx) / (0.28 * width)) ** 2 + ((ys - cy - 0.1 * width) / (0.35 * width)) ** 2))
-        frame = cv2.remap(frame, (xs - sx * width * bump).astype("float32"), (ys - sy * width * bump).astype("float32"),
-                          cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        frame = _move_head(frame, xs, ys, cx, cy, width, sx, sy)
         yield _sensor(frame, rng, 3.0, 1.0 + 0.03 * np.sin(2 * np.pi * 0.5 * i / fps))
 
 

@@ -29,14 +29,15 @@ class ChallengeRule:
     """The step detector's numbers; the defaults were chosen on the labelled head movements of ../shared
     (benchmarks/challenge.py, benchmarks/head_movements.csv, docs/accuracy.md#challenge), named numbers."""
 
-    turn: float = 0.08  # a turn: the nose moves this far along the eye line, in inter-ocular distances
-    nod: float = 0.08  # a look up: the nose moves this far up across the eye line, in inter-ocular distances
-    neutral: float = 0.05  # the pose is neutral within this of the person's own (both axes)
+    turn: float = 0.2  # a turn: the nose moves this far along the eye line, in inter-ocular distances
+    nod: float = 0.16  # a look up: the nose moves this far up across the eye line, in inter-ocular distances
+    neutral: float = 0.08  # a step starts from a face turned the asked way by no more than this
     window_s: float = 4.0  # seconds from a step's prompt within which its movement must be met
     pause_s: tuple = (0.5, 1.5)  # the random pause before each prompt, seconds
 
     def needed(self, step):
-        return self.turn if DIRECTIONS[step][0] == 0 else self.nod
+        """How far the face must move for `step` (or "look_down") to count."""
+        return self.turn if step in ("turn_left", "turn_right") else self.nod
 
 
 def draw_steps(count=STEPS_PER_CHALLENGE, source=secrets.SystemRandom()):
@@ -76,29 +77,39 @@ def displacement(step, current, neutral):
     return sign * (current[axis] - neutral[axis])
 
 
+def others(step):
+    """The movements that, made first, miss `step`: the other steps, and for a look up also looking down (not for
+    a turn: a turned face's nose drops towards the eye line's middle as the eyes close in, and looks down)."""
+    return [other for other in STEPS if other != step] + (["look_down"] if step == "look_up" else [])
+
+
+def moved(step, current, neutral):
+    """displacement() for any movement, looking down included (the opposite of looking up)."""
+    return -displacement("look_up", current, neutral) if step == "look_down" else displacement(step, current, neutral)
+
+
 def step_outcome(step, poses, neutral, rule=ChallengeRule()):
     """Whether the poses seen after a step's prompt ([(seconds after the prompt, pose or None)], in order) meet
-    it: "met" at the first frame (its index) where, after a neutral pose, the face has moved the asked way by the
-    rule's amount before moving as far any other step's way or the opposite way; "wrong" if another way came
-    first; "pending" otherwise (its time may not be up). Returns (outcome, index)."""
-    started = False
+    it. The movement must start after the prompt: the face is first seen not yet moved the asked way (within the
+    rule's `neutral` of the person's own pose), then moves that way by the rule's amount: "met" at that frame's
+    index. A movement another way by its amount, made after the prompt (not a pose the face already held when
+    the prompt came), misses the step: "wrong". Otherwise "pending" (its time may not be up)."""
+    started, held = False, None
     for index, (elapsed, current) in enumerate(poses):
         if elapsed > rule.window_s:
             break
         if current is None:
             continue
+        if held is None:  # the ways the face was already turned when the prompt came do not count against it
+            held = {other for other in others(step) if moved(other, current, neutral) >= rule.needed(other)}
         if not started:
-            started = all(abs(c - n) <= rule.neutral for c, n in zip(current, neutral))
-            continue
+            started = displacement(step, current, neutral) <= rule.neutral
+            if not started:
+                continue
         if displacement(step, current, neutral) >= rule.needed(step):
             return "met", index
-        for other in (*STEPS, "opposite"):
-            if other == step:
-                continue
-            moved = -displacement(step, current, neutral) if other == "opposite" else \
-                displacement(other, current, neutral)
-            if moved >= rule.needed(step if other == "opposite" else other):
-                return "wrong", index
+        if any(moved(other, current, neutral) >= rule.needed(other) for other in others(step) if other not in held):
+            return "wrong", index
     return "pending", None
 
 

@@ -62,8 +62,8 @@ def start_local(model, le, *flags, timeout=180, cores=None, open_files=None, pyt
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    process = subprocess.Popen([python or sys.executable, script or os.path.abspath(__file__), "-m", str(model), "-l", str(le),
-                                "--host", "127.0.0.1", "--port", str(port), *map(str, flags)],
+    process = subprocess.Popen([python or sys.executable, script or os.path.abspath(__file__), "-m", str(model),
+                                "-l", str(le), "--host", "127.0.0.1", "--port", str(port), *map(str, flags)],
                                stdout=(log := tempfile.TemporaryFile("w+")), stderr=subprocess.STDOUT, text=True,
                                preexec_fn=functools.partial(limit_child, cores, open_files))
     url = f"http://127.0.0.1:{port}"

@@ -267,8 +267,8 @@ def main():
             print(f"| {step} | {total} | {share(met, total)} | {share(right, found)} | "
                   f"{statistics.median(t for t, _ in times) if times else float('nan'):.2f} | "
                   f"{statistics.median(n for _, n in times) if times else float('nan'):.0f} |")
-        print(f"| all | {sum(r[1] for r in table.values())} | {share(sum(r[0] for r in table.values()), sum(r[1] for r in table.values()))} | "
-              f"{share(sum(r[2] for r in table.values()), sum(r[3] for r in table.values()))} | | |")
+        met, total, right, found = (sum(r[i] for r in table.values()) for i in range(4))
+        print(f"| all | {total} | {share(met, total)} | {share(right, found)} | | |")
     timings = [t for step in STEPS for t in pooled(counts_by_rule.get(RULE) or detector_counts(poses, labels, RULE),
                                                       persons)[step][4]]
     if timings:

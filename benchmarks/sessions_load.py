@@ -162,11 +162,13 @@ def main():
             ms = {k: 1000 * np.asarray(v) for k, v in timings.items() if k != "refused"}
             print(f"[INFO] {kind}: {len(decisions)} sessions at concurrency {args.concurrency} in {elapsed:.1f} s: "
                   f"{len(decisions) / elapsed:.2f} sessions per second, {figures[kind]:.2f} CPU seconds per session, "
-                  f"{np.mean(frames):.1f} frames per session ({timings.get('refused', 0)} refused as too soon); decisions "
+                  f"{np.mean(frames):.1f} frames per session ({timings.get('refused', 0)} refused as too soon); "
+                  f"decisions "
                   f"{ {d: decisions.count(d) for d in sorted(set(decisions))} }")
             for name, values in (("a frame that does not end its session", ms["other"]),
                                  ("the last frame, whose answer is the decision", ms["last"])):
-                print(f"[INFO]   {name}: p50 {np.percentile(values, 50):.0f} ms, p99 {np.percentile(values, 99):.0f} ms")
+                print(f"[INFO]   {name}: p50 {np.percentile(values, 50):.0f} ms, "
+                      f"p99 {np.percentile(values, 99):.0f} ms")
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -114,7 +114,8 @@ def test_without_keys_a_session_id_reads_no_face_image_and_no_score(open_server)
     from liveness.data.sample import real_frames
 
     with from_address("127.0.0.3") as client:
-        session = client.post(f"{open_server}/v1/sessions", json={"frames": 2, "audit_images": 2, "challenge": "none"}).json()
+        session = client.post(f"{open_server}/v1/sessions",
+                              json={"frames": 2, "audit_images": 2, "challenge": "none"}).json()
         for image in real_frames(2, (640, 480), seed=4):
             time.sleep(session["frame_interval_ms"] / 1000 + 0.03)
             answer = client.post(f"{open_server}/v1/sessions/{session['id']}/frames",
@@ -156,7 +157,8 @@ def test_one_client_sending_large_frames_leaves_room_for_another(trained, tmp_pa
         statuses = []
         greedy = {"Authorization": "Bearer greedy-site-key-000000000001"}
         for _ in range(3):
-            session = httpx.post(f"{url}/v1/sessions", json={"frames": 30, "challenge": "none"}, headers=greedy, timeout=30).json()
+            session = httpx.post(f"{url}/v1/sessions", json={"frames": 30, "challenge": "none"}, headers=greedy,
+                                 timeout=30).json()
             for _ in range(4):
                 noisy = np.clip(face + rng.normal(0, 40, face.shape), 0, 255).astype(np.uint8)
                 data = cv2.imencode(".jpg", noisy, [cv2.IMWRITE_JPEG_QUALITY, 97])[1].tobytes()
@@ -168,7 +170,8 @@ def test_one_client_sending_large_frames_leaves_room_for_another(trained, tmp_pa
         assert codes.count(200) in (3, 4) and 429 in codes  # 6 MB at most, then refused
         assert "frame bytes" in next(r for r in statuses if r.status_code == 429).json()["detail"]
         other = {"Authorization": "Bearer other-site-key-0000000000002"}
-        session = httpx.post(f"{url}/v1/sessions", json={"frames": 2, "challenge": "none"}, headers=other, timeout=30).json()
+        session = httpx.post(f"{url}/v1/sessions", json={"frames": 2, "challenge": "none"}, headers=other,
+                             timeout=30).json()
         data = cv2.imencode(".jpg", next(real_frames(1, (640, 480), seed=3)))[1].tobytes()
         answer = httpx.post(f"{url}/v1/sessions/{session['id']}/frames", files={"file": ("f.jpg", data)},
                             headers={"Authorization": f"Bearer {session['token']}"}, timeout=60)

@@ -237,7 +237,8 @@ def test_a_published_session_is_one_folder_and_one_row(trained, tmp_path):
     publish = tmp_path / "publish"
     process, url = start_local(trained["model"], trained["le"], "--scorers", 1, "--publish", publish)
     try:
-        session = httpx.post(f"{url}/v1/sessions", json={"frames": 4, "audit_images": 2, "challenge": "none"}, timeout=30).json()
+        session = httpx.post(f"{url}/v1/sessions", json={"frames": 4, "audit_images": 2, "challenge": "none"},
+                             timeout=30).json()
         for data in jpegs("real", 4):
             assert send(url, session, data).status_code == 200
         api = httpx.get(f"{url}/v1/sessions/{session['id']}", timeout=30).json()
@@ -253,3 +254,29 @@ def test_a_published_session_is_one_folder_and_one_row(trained, tmp_path):
         rows = list(csv.DictReader(f))
     assert [r["file"] for r in rows] == [os.path.join("sessions", session["id"])]  # no frame published alone
     assert rows[0]["decision"] == api["decision"] and int(rows[0]["faces"]) == 4
+
+
+def test_a_default_session_asks_its_challenge_after_its_counted_frames_and_tells_no_score(server):
+    from liveness.data.sample import head_movement_frames
+
+    assert create(server, frames=3, challenge="blink").status_code == 422
+    session = httpx.post(f"{server}/v1/sessions", json={"frames": 3},
+                         headers={"Authorization": f"Bearer {KEY}"}, timeout=30).json()
+    assert session["challenge"] == "head_movements"
+    still = [cv2.imencode(".jpg", f)[1].tobytes() for f in head_movement_frames([], lead_s=4.0)]
+    answers = []
+    for index, data in enumerate(still):  # until the first step shows (this server's sessions live 4 s)
+        time.sleep(0.31 if index < 3 else 0.1)
+        answer = send(server, session, data, pace=False)
+        while answer.status_code == 429:  # came sooner than a camera's pace after the last: the page waits
+            time.sleep(0.1)
+            answer = send(server, session, data, pace=False)
+        answers.append(answer.json()["session"])
+        if (answers[-1].get("challenge") or {}).get("prompt"):
+            break
+    assert [a["frames_received"] for a in answers[:3]] == [1, 2, 3]
+    assert "challenge" not in answers[1] and answers[2]["challenge"]["prompt"] is None  # a pause first
+    shown = answers[-1]["challenge"]
+    assert shown["prompt"] in ("turn_left", "turn_right", "look_up") and shown["steps"] == 3 and shown["done"] == 0
+    assert answers[-1]["status"] == "IN_PROGRESS" and all("score" not in str(a) for a in answers)
+    assert result(server, session).json()["decision"] is None  # undecided until every step is met or one missed

@@ -8,9 +8,11 @@ The folder holds real/ (live faces) and fake/ (attacks) images. Each image's dec
 service's (any fake face makes the image fake); images with no face, or only unsure faces, are
 counted apart. Prints accuracy, APCER, BPCER and the failures.
 
-With --session, a recording (a video or an image set's folder) is one liveness session (POST
-/v1/sessions): its frames are sent in order at the capture page's pace (about 8 a second, as the camera
-gave them) until the session has counted --frames of them, and the session's result is printed. Given a folder with real/ and fake/ holding recordings, it runs one session
+With --session, a recording (a video or an image set's folder) is one passive liveness session (POST
+/v1/sessions with "challenge": "none": a recording made without prompts cannot answer a challenge, so this
+measures the passive rule): its frames are sent in order at the capture page's pace (about 8 a second, as the
+camera gave them) until the session has counted --frames of them, and the session's result is printed. Given a
+folder with real/ and fake/ holding recordings, it runs one session
 per recording and prints session-level APCER, BPCER (live sessions not decided real; a retry is never
 right), ACER, the retry rates of live and of attack sessions, and the APCER of each attack species, where
 fake/ holds a folder per species (fake/phone/, fake/screen/; --json: one JSON object).

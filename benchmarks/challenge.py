@@ -174,6 +174,29 @@ def replay_challenge(track, rng):
             return happened == "complete"
 
 
+def cut_replay_challenge(track, movements, rng):
+    """One random challenge answered by an attacker who holds a recording of the person making every movement and
+    sees each prompt: the counted frames from the recording's still start, then for each step the recording cut
+    to 2 frames before a labelled movement of that step, then to a still frame. Met or not."""
+    still = [p for p in track if p is not None and all(abs(a - b) <= RULE.neutral / 2 for a, b in
+                                                       zip(p, own_pose(track)))] or [own_pose(track)]
+    state = challenge.begin(challenge.new_state(rng), own_pose(track), 0.0, RULE, rng)
+    now, playing = 0.0, []
+    while True:
+        now += PAGE_S
+        step = challenge.revealed(state, now)
+        if step is not None and not playing and state["poses"] == []:
+            label = rng.choice(movements[step])
+            playing = track[max(0, label["first"] - PROMPT_LEAD):label["last"] + 1]
+        current = playing.pop(0) if playing else rng.choice(still)
+        checks = {"signature": "x", "descriptor": None} if current is not None else {}
+        state, happened = challenge.observe(state, now, current, checks, RULE, rng)
+        if happened == "met":
+            playing = []
+        if happened in ("complete", "missed"):
+            return happened == "complete"
+
+
 def play_session(url, frames, rng):
     """A default session fed `frames` (JPEG bytes, about 8 a second) from a random point at the page's pace, by
     the clock as a camera gives them, looped, until it ends: (decision, reason) as the backend reads them."""
@@ -294,6 +317,17 @@ def main():
     for side, (hits, total) in answered.items():
         print(f"[INFO]   {side} recordings: challenge met in {share(hits, total)}")
     print("[INFO]   the recordings that meet it most: " + ", ".join(f"{n} {s:.3f}" for s, n in sorted(worst)[::-1][:5]))
+
+    cut = [0, 0]
+    for name in sorted({label["recording"] for label in labels}):
+        movements = {step: [label for label in labels if label["recording"] == name and label["movement"] == step]
+                     for step in STEPS}
+        if all(movements.values()):
+            cut[0] += sum(cut_replay_challenge(poses[name], movements, rng) for _ in range(args.challenges))
+            cut[1] += args.challenges
+    print(f"[INFO] offline, an attacker cutting a recording of the person that holds every movement to the one each "
+          f"prompt asks ({cut[1] // max(1, args.challenges)} recordings with all three labelled): challenge met in "
+          f"{share(*cut)}")
 
     if args.api_sessions:
         outcomes = api_sessions(paths, args)

@@ -40,9 +40,9 @@ class ChallengeRule:
         return self.turn if step in ("turn_left", "turn_right") else self.nod
 
 
-def draw_steps(count=STEPS_PER_CHALLENGE, source=secrets.SystemRandom()):
+def draw_steps(count=STEPS_PER_CHALLENGE, source=None):
     """`count` steps, no step twice in a row, from the operating system's random source."""
-    steps = []
+    source, steps = source or SYSTEM_RANDOM, []
     while len(steps) < count:
         step = source.choice(STEPS)
         if not steps or step != steps[-1]:
@@ -50,9 +50,9 @@ def draw_steps(count=STEPS_PER_CHALLENGE, source=secrets.SystemRandom()):
     return steps
 
 
-def draw_pause(rule=ChallengeRule(), source=secrets.SystemRandom()):
+def draw_pause(rule=ChallengeRule(), source=None):
     low, high = rule.pause_s
-    return low + (high - low) * source.random()
+    return low + (high - low) * (source or SYSTEM_RANDOM).random()
 
 
 def pose(points):
@@ -161,7 +161,7 @@ def observe(state, arrived, current, checks, rule=ChallengeRule(), source=SYSTEM
     if start is None and checks.get("signature") is not None:
         start = {"signature": checks["signature"], "descriptor": checks.get("descriptor")}
     poses = state["poses"] + [[round(elapsed, 3), list(current) if current is not None else None]]
-    outcome, _ = step_outcome(step, [(t, p) for t, p in poses], state["neutral"], rule)
+    outcome, _ = step_outcome(step, poses, state["neutral"], rule)
     if outcome == "met" and start is not None and checks.get("signature") is not None:
         met = state["met"] + [{"step": step, "seconds": round(elapsed, 3), "frames": len(poses),
                                "start": start, "peak": checks["signature"]}]

@@ -252,10 +252,8 @@ class SessionStore:
         def work():
             if not self.shared:
                 session = self.sessions.get(session_id)
-                if session is None:
-                    return -1
-                if session["status"] == SUCCEEDED:
-                    return -2
+                if session is None or session["status"] == SUCCEEDED:
+                    return -1 if session is None else -2
                 if session["challenge"] != read:
                     return 0
                 session["challenge"] = json.dumps(state)
@@ -321,10 +319,8 @@ class SessionStore:
         def work():
             if not self.shared:
                 session = self.sessions.get(session_id)
-                if session is None:
-                    return -1
-                if session["status"] == SUCCEEDED:
-                    return -2
+                if session is None or session["status"] == SUCCEEDED:
+                    return -1 if session is None else -2
                 if len(session["frame_records"]) >= session["limit"]:
                     return -3
                 if session["last"] is not None and now - session["last"] < min_interval:

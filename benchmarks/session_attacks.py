@@ -10,7 +10,8 @@ holds only a session token, as a page does; the backend reads each decision with
 - photo variants: the same as 10 tiny variants (1-3 px shifts, +-2 % brightness, noise, JPEG 70-95);
 - shrunk photo: the frame shrunk to 360 px at JPEG 70, sent as every frame;
 - slow zoom, slow pan: the photo zoomed to 1.15x or panned 40 px over the 10 frames, noise and JPEG 85;
-- mixed identities: another person's live frames, with the victim's photo at frames 0, 4 and 9;
+- mixed identities: another person's live frames, with the victim's photo at frames 0, 4 and 9 (as it is, then as
+  3 tiny variants, which the camera check does not take for repeats);
 - live frame + replay: one live frame of the attacker, then 9 frames of a replay recording;
 - replay: 10 consecutive frames of each attack recording;
 - offline oracle: the public model run by the attacker on their own machine (the service answers no score):
@@ -122,6 +123,10 @@ def attacks(live, replays, detector, classifier, rng):
         for at in VICTIM_AT:
             mixed.insert(at, photo)
         yield "mixed identities", person, mixed
+        mixed = list(attacker[:SENT])
+        for at, variant in zip(VICTIM_AT, variants(photo, rng, len(VICTIM_AT))):
+            mixed.insert(at, variant)
+        yield "mixed identities, the photo as variants", person, mixed
     for index, (name, frames) in enumerate(sorted(replays.items())):
         attacker = live[persons[index % len(persons)]]
         yield "live frame + replay", name, [attacker[len(attacker) // 2], *frames[:SENT]]
@@ -192,11 +197,12 @@ def main():
         accepted = [v for v, d, _, _ in rows if d == "real"]
         print(f"| {name} | {len(rows)} | **{len(accepted)}**{' (' + ', '.join(accepted) + ')' if accepted else ''} | "
               f"{counts['retry']} | {counts['fake']} | {counts['undecided']} |")
-    mixed = outcomes.get("mixed identities", [])
-    if mixed:
-        victims = sum(reference in VICTIM_AT for _, d, _, reference in mixed if d == "real")
-        print(f"[INFO] mixed identities: the reference image shows the victim in {victims} of {len(mixed)} sessions "
-              f"(the photo sent at frames {', '.join(map(str, VICTIM_AT))})")
+    for name in ("mixed identities", "mixed identities, the photo as variants"):
+        mixed = outcomes.get(name, [])
+        if mixed:
+            victims = sum(reference in VICTIM_AT for _, d, _, reference in mixed if d == "real")
+            print(f"[INFO] {name}: the reference image shows the victim in {victims} of {len(mixed)} sessions (the "
+                  f"photo sent at frames {', '.join(map(str, VICTIM_AT))})")
     rows = outcomes["live recording"]
     if not rows:
         return

@@ -101,6 +101,19 @@ def test_another_persons_face_among_the_judged_frames_asks_to_try_again(moving):
     assert stray["reference"] == 9  # the face most like the session's one person
 
 
+def test_another_persons_photo_sent_again_and_again_counts_each_time_it_comes(moving):
+    rng = np.random.default_rng(4)
+    me, victim = rng.normal(0, 0.09, 128), rng.normal(0, 0.09, 128)
+    frames = [record(0.95, g, list(me + rng.normal(0, 0.01, 128))) for g in moving]
+    frames[0]["descriptor"] = list(victim)
+    repeats = [record(0.95, moving[0], list(victim), problem="duplicate_frame") for _ in range(2)]
+    outcome = decide(frames[:5] + repeats[:1] + frames[5:9] + repeats[1:], 10, 0.5)
+    assert (outcome["decision"], outcome["reason"]) == ("retry", "face_changed")
+    mine = [record(0.95, moving[1], list(me), problem="duplicate_frame") for _ in range(2)]
+    assert decide(frames[:5] + mine[:1] + frames[5:9] + mine[1:], 10, 0.5)["decision"] == "real"
+    assert medoid_distances([list(me)], also=[list(victim)])[1] > SAME_PERSON  # a repeat never picks the medoid
+
+
 def test_too_few_judged_frames_ask_to_try_again_with_the_commonest_reason(moving):
     frames = [record(0.9, g, problem="too_dark" if i < 6 else None) for i, g in enumerate(moving)]
     assert decide(frames, 10, 0.5) == {"decision": "retry", "reason": "too_dark", "judged": 4, "live_frames": None,

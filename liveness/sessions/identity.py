@@ -1,4 +1,4 @@
-"""One person: every judged frame of a session shows the same face.
+"""One person: every judged frame of a session, and every repeated one, shows the same face.
 
 dlib's face recognition ResNet (128-d descriptors, CC0, from the face-recognition-models package) on the face
 the detector found, aligned by dlib's 5-point shape predictor (CC0, same package). Frames whose face is farther
@@ -44,10 +44,13 @@ class FaceIdentity:
         return [round(float(v), 5) for v in self.network.compute_face_descriptor(chip)]
 
 
-def medoid_distances(descriptors):
-    """Each descriptor's distance to the medoid (the descriptor nearest all the others)."""
-    if len(descriptors) < 2:
-        return [0.0] * len(descriptors)
+def medoid_distances(descriptors, also=()):
+    """Each descriptor's distance to the medoid (the descriptor nearest all the others), then each of `also`'s:
+    faces that must be the same person too but do not get a say in which face is the medoid."""
+    if not descriptors:
+        return [0.0] * len(also)
     points = np.asarray(descriptors, np.float64)
     distances = np.linalg.norm(points[:, None] - points[None], axis=2)
-    return [float(d) for d in distances[int(distances.sum(1).argmin())]]
+    medoid = points[int(distances.sum(1).argmin())]
+    everyone = np.asarray([*descriptors, *also], np.float64)
+    return [float(d) for d in np.linalg.norm(everyone - medoid, axis=1)]

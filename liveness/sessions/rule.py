@@ -2,9 +2,10 @@
 
 A frame is counted only once one face is in the oval and large enough (until then the page gets a hint).
 A counted frame is judged unless the face is too dark or too blurred to judge, or the frame repeats an earlier
-one. The session then asks to try again if too few frames were judged, if the judged frames do not all show one
-person, or if they never move beyond what one still picture moved around gives. Otherwise it is `real` only if
-at least a share of its judged frames are live on their own: a few confident frames cannot carry the rest.
+one. The session then asks to try again if too few frames were judged, if the judged frames (and those
+repeated) do not all show one person, or if they never move beyond what one still picture moved around gives.
+Otherwise it is `real` only if at least a share of its judged frames are live on their own: a few confident
+frames cannot carry the rest.
 The numbers were chosen by leave-one-person-out on ../shared (benchmarks/sessions.py; docs/accuracy.md).
 """
 import collections
@@ -87,7 +88,10 @@ def decide(frames, needed, threshold, rule=Rule(), steps=None):
         return {**outcome, "reason": reasons.most_common(1)[0][0]}
     steps = steps or []
     starts = [s["start"]["descriptor"] for s in steps if s["start"].get("descriptor") is not None]
-    distances = medoid_distances([frames[i]["descriptor"] for i in judged] + starts)
+    # a repeated frame is not judged, but its face must still be the session's person: another's photo sent again
+    # and again counts as a stranger each time it comes
+    repeats = [f["descriptor"] for f in frames if f.get("problem") == "duplicate_frame" and f.get("descriptor")]
+    distances = medoid_distances([frames[i]["descriptor"] for i in judged] + starts, also=repeats)
     distance = dict(zip(judged, distances))
     others = {i for i in judged if distance[i] > rule.same_person}
     if len(others) + sum(d > rule.same_person for d in distances[len(judged):]) > rule.max_strangers:

@@ -11,7 +11,7 @@ from liveness.data.sample import real_frames
 from liveness.errors import ApiError
 from liveness.faces.quality import face_quality
 from liveness.sessions.camera import check_jpeg, duplicate_of, min_interval, movement, signature
-from liveness.sessions.identity import SAME_PERSON, medoid_distances
+from liveness.sessions.identity import SAME_PERSON, medoid_distances, stranger_cut
 from liveness.sessions.rule import Rule, decide
 from liveness.sessions.views import kept_frames, progress_view, result_view
 
@@ -112,6 +112,22 @@ def test_another_persons_photo_sent_again_and_again_counts_each_time_it_comes(mo
     mine = [record(0.95, moving[1], list(me), problem="duplicate_frame") for _ in range(2)]
     assert decide(frames[:5] + mine[:1] + frames[5:9] + mine[1:], 10, 0.5)["decision"] == "real"
     assert medoid_distances([list(me)], also=[list(victim)])[1] > SAME_PERSON  # a repeat never picks the medoid
+
+
+def test_a_look_alike_within_dlibs_cut_is_a_stranger_where_the_sessions_own_faces_sit_tight(moving):
+    rng = np.random.default_rng(5)
+    me = rng.normal(0, 0.09, 128)
+    frames = [record(0.95, g, list(me + rng.normal(0, 0.01, 128))) for g in moving]  # about 0.11 apart
+    look_alike = me + 0.55 * rng.normal(0, 1, 128) / np.sqrt(128)  # about 0.55 from me: inside dlib's 0.6
+    for i in (0, 4, 9):
+        frames[i]["descriptor"] = list(look_alike + rng.normal(0, 0.01, 128))
+    assert decide(frames, 10, 0.5, Rule(stranger_spread=None))["decision"] == "real"
+    assert decide(frames, 10, 0.5)["reason"] == "face_changed"
+    loose = [record(0.95, g, list(me + rng.normal(0, 0.03, 128))) for g in moving]  # a session's faces 0.34 apart
+    assert decide(loose, 10, 0.5)["decision"] == "real"  # the cut never goes under its floor
+    assert stranger_cut([0.0, 0.1, 0.1, 0.2], spread=2.0, floor=0.5) == 0.5
+    assert stranger_cut([0.0, 0.25, 0.3, 0.3], spread=2.0, floor=0.5) == pytest.approx(0.55)
+    assert stranger_cut([0.0, 0.4, 0.4, 0.5], spread=2.0, floor=0.5) == SAME_PERSON
 
 
 def test_too_few_judged_frames_ask_to_try_again_with_the_commonest_reason(moving):

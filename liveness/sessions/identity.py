@@ -44,6 +44,15 @@ class FaceIdentity:
         return [round(float(v), 5) for v in self.network.compute_face_descriptor(chip)]
 
 
+def stranger_cut(distances, same_person=SAME_PERSON, spread=None, floor=None):
+    """The distance to the medoid beyond which a face is someone else: dlib's `same_person`, or, where the
+    session's own faces sit close together, `spread` times their median distance (never under `floor`). A
+    webcam's frames of one person sit tight; a photo of someone who looks alike sits at the cut's edge."""
+    if spread is None or not len(distances):
+        return same_person
+    return min(same_person, max(floor or 0.0, spread * float(np.median(distances))))
+
+
 def medoid_distances(descriptors, also=()):
     """Each descriptor's distance to the medoid (the descriptor nearest all the others), then each of `also`'s:
     faces that must be the same person too but do not get a say in which face is the medoid."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from liveness.faces.quality import quality_problem
 from liveness.sessions.camera import STILL_RESIDUAL, movement, patch_of, residual
-from liveness.sessions.identity import SAME_PERSON, medoid_distances
+from liveness.sessions.identity import SAME_PERSON, medoid_distances, stranger_cut
 
 RETRY = "retry"
 # A session's operating point: the score a frame must reach to count as live. `secure` is the frame threshold at
@@ -48,6 +48,11 @@ class Rule:
     min_judged: float = 0.5  # the share of a session's frames that must be judged, else retry
     still_residual: float = STILL_RESIDUAL  # grey levels a session's face must move beyond one still picture
     same_person: float = SAME_PERSON  # descriptor distance beyond which a judged face is someone else
+    # ... or beyond this many times the session's median distance to its medoid face, never under
+    # `stranger_floor` (liveness.sessions.identity.stranger_cut); chosen among 10 cuts by leave-one-person-out on
+    # ../shared (benchmarks/session_identity.py, docs/accuracy.md), named numbers; None: dlib's cut alone
+    stranger_spread: float = 2.0
+    stranger_floor: float = 0.5
     # judged faces allowed beyond that distance before the session asks to retry: dlib's descriptors of one person
     # in a webcam's frames stray past it now and then (docs/service.md); strays never give the reference image
     max_strangers: int = 2
@@ -93,8 +98,9 @@ def decide(frames, needed, threshold, rule=Rule(), steps=None):
     repeats = [f["descriptor"] for f in frames if f.get("problem") == "duplicate_frame" and f.get("descriptor")]
     distances = medoid_distances([frames[i]["descriptor"] for i in judged] + starts, also=repeats)
     distance = dict(zip(judged, distances))
-    others = {i for i in judged if distance[i] > rule.same_person}
-    if len(others) + sum(d > rule.same_person for d in distances[len(judged):]) > rule.max_strangers:
+    cut = stranger_cut(distances[:len(judged)], rule.same_person, rule.stranger_spread, rule.stranger_floor)
+    others = {i for i in judged if distance[i] > cut}
+    if len(others) + sum(d > cut for d in distances[len(judged):]) > rule.max_strangers:
         return {**outcome, "reason": "face_changed"}
     moved = movement([frames[i]["signature"] for i in judged])
     if steps and moved < rule.still_residual:  # a head turned on request moves as no still picture does

@@ -12,6 +12,7 @@ knows whose boxes it learned from. A still image is one frame: it is never skipp
     python gather_examples.py --input videos/fake.mp4 --output dataset/fake --detector face_detector --skip 4
 """
 import argparse
+import contextlib
 import csv
 import functools
 import multiprocessing
@@ -21,6 +22,7 @@ import cv2
 from tqdm import tqdm
 
 from liveness.common.atomic import check_writable_folder
+from liveness.common.interrupts import deferred_interrupt
 from liveness.common.provenance import recording_of, spreadsheet_safe
 from liveness.data.exclusions import Exclusions, add_exclude_argument, load_exclusions
 from liveness.errors import LivenessError, exit_on_error
@@ -59,9 +61,9 @@ def save_roi(png, folder, source, frame_index):
     """Write PNG bytes as <source>_<frame>.png, never replacing a file already there."""
     base = os.path.join(folder, f"{source}_{frame_index:06d}")
     tmp = f"{base}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(png)
     try:
+        with open(tmp, "wb") as f:
+            f.write(png)
         for attempt in range(10_000):
             path = f"{base}.png" if attempt == 0 else f"{base}_{attempt}.png"
             try:
@@ -71,7 +73,8 @@ def save_roi(png, folder, source, frame_index):
                 continue
         raise LivenessError(f"too many ROIs named {base}_*.png")
     finally:
-        os.remove(tmp)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
 
 
 class Manifest:
@@ -147,8 +150,9 @@ def store(path, rois, output, manifest):
     source = recording_of(path) if os.path.isdir(path) else os.path.splitext(os.path.basename(path))[0]
     saved = 0
     for index, box, confidence, png in rois:
-        roi_path = save_roi(png, output, source, index)
-        manifest.add(roi_path, os.path.abspath(path), index, box, confidence)
+        with deferred_interrupt():  # an ROI and its manifest row are written both or neither
+            roi_path = save_roi(png, output, source, index)
+            manifest.add(roi_path, os.path.abspath(path), index, box, confidence)
         saved += 1
     return saved
 

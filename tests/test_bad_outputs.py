@@ -88,3 +88,18 @@ def test_ctrl_c_while_gathering_exits_130_with_rois_and_manifest_consistent(tmp_
             rows = [row["file"] for row in csv.DictReader(f)]
         assert sorted(rows) == sorted(p.name for p in out.glob("*.png")) and rows
         assert not list(out.glob("*.tmp"))
+
+
+def test_ctrl_c_inside_a_pair_of_writes_waits_until_both_are_written():
+    from liveness.common.interrupts import deferred_interrupt
+    written = []
+    try:
+        with deferred_interrupt():
+            written.append("roi")
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)  # the handler runs here; it must not raise inside the block
+            written.append("manifest row")
+    except KeyboardInterrupt:
+        written.append("interrupted")
+    assert written == ["roi", "manifest row", "interrupted"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -16,7 +16,6 @@ Level 2 limits as labs test them (no attack, or APCER 0.01, at BPCER 0.15) into 
 """
 import argparse
 import collections
-import json
 import os
 import sys
 
@@ -28,7 +27,7 @@ from tqdm import tqdm  # noqa: E402
 
 from groups import INSTRUMENTS  # noqa: E402
 from liveness.errors import exit_on_error  # noqa: E402
-from sessions import decide_all, sessions_of  # noqa: E402
+from sessions import add_cache_argument, decide_all, read_cache, sessions_of  # noqa: E402
 
 THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99)
 BALANCED = 0.5
@@ -82,16 +81,14 @@ def draw(table, points, path):
 @exit_on_error
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cache", default=os.path.join(ROOT, "output", "sessions_frames_v2.json"),
-                    help="the frames benchmarks/sessions.py scored")
+    add_cache_argument(ap)
     ap.add_argument("--frames", type=int, default=10)
     ap.add_argument("--target", type=float, default=0.01, help="the APCER no species may exceed at `secure`")
     ap.add_argument("--plot", default=os.path.join(ROOT, "docs", "images", "sessions_det.png"))
     args = ap.parse_args()
     from liveness.sessions.rule import Rule
 
-    with open(args.cache) as f:
-        recordings = {k: tuple(v) for k, v in json.load(f).items()}
+    recordings = read_cache(args.cache)
     sessions = sessions_of(recordings, args.frames)
     species = [INSTRUMENTS.get(person[len("subj"):], "phone") if label == "fake" else "live"
                for person, label, _ in sessions]

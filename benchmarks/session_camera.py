@@ -21,7 +21,6 @@ Rounds: 1 and 2 chose among 3 measures by 1.25 times the largest injection (roun
 2.5 px at 3.35); round 3's measures were looked at under that rule before its margin rule was fixed.
 """
 import argparse
-import json
 import os
 import sys
 
@@ -33,6 +32,7 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from liveness.errors import exit_on_error  # noqa: E402
+from sessions import add_cache_argument, read_cache  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
 FRAMES = 10
@@ -106,13 +106,11 @@ def injection_windows(paths, detector):
     return found
 
 
-def live_windows(cache):
+def live_windows(recordings):
     """[(person, face patches)] of every window of FRAMES counted frames of the live recordings."""
     from liveness.sessions.rule import Rule
 
     rule, windows = Rule(), []
-    with open(cache) as f:
-        recordings = json.load(f)
     for label, person, frames in recordings.values():
         if label != "real":
             continue
@@ -179,9 +177,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-m", "--model", default=os.path.join(ROOT, "pretrained", "minifasnet_fused.fusion"))
     ap.add_argument("--data", default=SHARED)
-    ap.add_argument("--cache", default=os.path.join(ROOT, "output", "sessions_frames_v2.json"),
-                    help="the frames benchmarks/sessions.py scored")
+    add_cache_argument(ap)
     args = ap.parse_args()
+    recordings = read_cache(args.cache)  # before minutes of injections: a missing cache fails now
     from liveness.faces.detectors import create_detector
     from liveness.faces.media import list_media
     from liveness.models.metadata import resolve_detector_type
@@ -190,7 +188,7 @@ def main():
     paths = [p for folder in ("videos", "images") for p in list_media(os.path.join(args.data, folder))
              if os.path.basename(p).split(".")[0].endswith("_real")]
     injections = injection_windows(paths, detector)
-    lives = live_windows(args.cache)
+    lives = live_windows(recordings)
     injected = (injections, measures([patches for _, _, patches in injections]))
     live = (lives, measures([patches for _, patches in lives]))
     print(f"[INFO] {len(lives)} live windows of {FRAMES} counted frames; {len(injections)} photo injections from "

@@ -19,7 +19,6 @@ passing; ties to dlib's cut, then the larger spread, then the larger floor. Nest
 and the mixed windows where they are the attacker, against the cut chosen without them.
 """
 import argparse
-import json
 import os
 import sys
 
@@ -30,8 +29,8 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from liveness.errors import LivenessError, exit_on_error  # noqa: E402
-from sessions import counted, decide_all, sessions_of  # noqa: E402
+from liveness.errors import exit_on_error  # noqa: E402
+from sessions import add_cache_argument, counted, decide_all, read_cache, sessions_of  # noqa: E402
 
 FRAMES = 10
 PHOTO_COPIES = 3
@@ -86,16 +85,12 @@ def choose(table, keep_live, keep_mixed):
 @exit_on_error
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cache", default=os.path.join(ROOT, "output", "sessions_frames_v2.json"),
-                    help="the frames benchmarks/sessions.py scored")
+    add_cache_argument(ap)
     ap.add_argument("--threshold", type=float, default=0.5)
     args = ap.parse_args()
-    if not os.path.isfile(args.cache):
-        raise LivenessError(f"{args.cache} not found: run benchmarks/sessions.py first")
     from liveness.sessions.rule import Rule
 
-    with open(args.cache) as f:
-        recordings = {k: tuple(v) for k, v in json.load(f).items()}
+    recordings = read_cache(args.cache)
     sessions = [s for s in sessions_of(recordings, FRAMES) if s[1] == "real"]
     mixed = mixed_windows(recordings, Rule())
     table = {}

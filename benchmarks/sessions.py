@@ -36,9 +36,11 @@ sys.path.insert(0, ROOT)
 
 from tqdm import tqdm  # noqa: E402
 
-from liveness.errors import exit_on_error  # noqa: E402
+from liveness.common.atomic import write_bytes  # noqa: E402
+from liveness.errors import LivenessError, exit_on_error  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
+CACHE = os.path.join(ROOT, "output", "sessions_frames_v2.json")  # every frame as scored once, for the benchmarks after
 
 
 def candidate_rules():
@@ -181,6 +183,19 @@ def choose(sessions, rules, decided, keep=lambda person: True):
     return min(rules, key=lambda r: (round(table[r]["acer"], 12), simplicity(r))), table
 
 
+
+def add_cache_argument(ap, help="the frames benchmarks/sessions.py scored"):
+    ap.add_argument("--cache", default=CACHE, help=help)
+
+
+def read_cache(path):
+    """{recording: (label, person, frames)} as benchmarks/sessions.py scored them."""
+    if not os.path.isfile(path):
+        raise LivenessError(f"{path} not found: run benchmarks/sessions.py first")
+    with open(path) as f:
+        return {k: tuple(v) for k, v in json.load(f).items()}
+
+
 @exit_on_error
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -191,19 +206,15 @@ def main():
     ap.add_argument("--every", type=int, default=3, help="one video frame in EVERY (about 8 a second at 25 fps)")
     ap.add_argument("--frames", type=int, default=10, help="a session's frame count")
     ap.add_argument("--threshold", type=float, default=0.5)
-    ap.add_argument("--cache", default=os.path.join(ROOT, "output", "sessions_frames_v2.json"),
-                    help="the frames' scores, kept to choose again without scoring again")
+    add_cache_argument(ap, "the frames' scores, kept to choose again without scoring again")
     args = ap.parse_args()
     started = time.perf_counter()
     if os.path.isfile(args.cache):
-        with open(args.cache) as f:
-            recordings = {k: tuple(v) for k, v in json.load(f).items()}
+        recordings = read_cache(args.cache)
         print(f"[INFO] frames' scores from {args.cache}")
     else:
         recordings = score_frames(args)
-        os.makedirs(os.path.dirname(args.cache), exist_ok=True)
-        with open(args.cache, "w") as f:
-            json.dump(recordings, f)
+        write_bytes(args.cache, json.dumps(recordings).encode())
     scored = time.perf_counter() - started
     sessions = sessions_of(recordings, args.frames)
     rules = candidate_rules()

@@ -12,6 +12,10 @@ holds only a session token, as a page does; the backend reads each decision with
 - slow zoom, slow pan: the photo zoomed to 1.15x or panned 40 px over the 10 frames, noise and JPEG 85;
 - mixed identities: another person's live frames, with the victim's photo at frames 0, 4 and 9 (as it is, then as
   3 tiny variants, which the camera check does not take for repeats);
+- photo variants + 2 live frames of the attacker: the victim's photo as variants, with the attacker's own live
+  frames at frames 3 and 7 (two strays for the one-person check, which move a still picture);
+- two photos alternating: the victim's photo and a second frame of their recording (from its first quarter), each
+  as variants, sent in turn (every two frames move, yet they show two pictures);
 - live frame + replay: one live frame of the attacker, then 9 frames of a replay recording;
 - replay: 10 consecutive frames of each attack recording;
 - offline oracle: the public model run by the attacker on their own machine (the service answers no score):
@@ -44,6 +48,7 @@ SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
 KEY = "session-attacks-benchmark-key-0001"
 FRAMES = 10
 VICTIM_AT = (0, 4, 9)  # where the mixed-identities attack puts the victim's photo
+LIVE_AT = (3, 7)  # where the photo-variants attack puts the attacker's own live frames
 SENT = 3 * FRAMES  # frames an attack has to send: a session takes up to twice its frames while its face is still
 
 
@@ -127,6 +132,14 @@ def attacks(live, replays, detector, classifier, rng):
         for at, variant in zip(VICTIM_AT, variants(photo, rng, len(VICTIM_AT))):
             mixed.insert(at, variant)
         yield "mixed identities, the photo as variants", person, mixed
+        mixed = list(variants(photo, rng, SENT - len(LIVE_AT)))
+        for at in LIVE_AT:
+            mixed.insert(at, attacker[at])
+        yield "photo variants + 2 live frames of the attacker", person, mixed
+        second = one_face_frame(live[person][:len(live[person]) // 4], detector)
+        if second is not None:
+            yield "two photos alternating, as variants", person, [
+                v for pair in zip(variants(photo, rng, SENT // 2), variants(second, rng, SENT // 2)) for v in pair]
     for index, (name, frames) in enumerate(sorted(replays.items())):
         attacker = live[persons[index % len(persons)]]
         yield "live frame + replay", name, [attacker[len(attacker) // 2], *frames[:SENT]]

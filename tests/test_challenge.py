@@ -221,5 +221,6 @@ def test_a_passive_session_has_no_challenge(frames):
     created = flow.create("site", 4, 2, with_challenge=False)
     assert created["challenge"] == "none"
     answers = play(flow, created["id"], [NEUTRAL] * 8, frames)
-    assert answers[-1][3]["decision"] == "real" and len(answers) == 4
+    # its 4 frames, and up to as many more while the face shows too few pictures (the sample turns slowly)
+    assert answers[-1][3]["decision"] == "real" and 4 <= len(answers) <= 8
     assert all(kind == COUNTED and "challenge" not in view for _, kind, view, _ in answers)

@@ -116,11 +116,13 @@ def test_without_keys_a_session_id_reads_no_face_image_and_no_score(open_server)
     with from_address("127.0.0.3") as client:
         session = client.post(f"{open_server}/v1/sessions",
                               json={"frames": 2, "audit_images": 2, "challenge": "none"}).json()
-        for image in real_frames(2, (640, 480), seed=4):
+        for image in real_frames(4, (640, 480), seed=4):  # 2 frames, and up to 2 more while too few pictures show
             time.sleep(session["frame_interval_ms"] / 1000 + 0.03)
             answer = client.post(f"{open_server}/v1/sessions/{session['id']}/frames",
                                  files={"file": ("f.jpg", cv2.imencode(".jpg", image)[1].tobytes())},
                                  headers={"Authorization": f"Bearer {session['token']}"}).json()["session"]
+            if answer["status"] == "SUCCEEDED":
+                break
         assert answer["status"] == "SUCCEEDED" and answer["decision"] in ("real", "fake", "retry")  # the try-out
         read = httpx.get(f"{open_server}/v1/sessions/{session['id']}", timeout=30).json()
     assert read["decision"] == answer["decision"]

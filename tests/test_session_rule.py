@@ -10,7 +10,7 @@ from PIL import Image
 from liveness.data.sample import real_frames
 from liveness.errors import ApiError
 from liveness.faces.quality import face_quality
-from liveness.sessions.camera import check_jpeg, duplicate_of, min_interval, movement, signature
+from liveness.sessions.camera import check_jpeg, distinct_pictures, duplicate_of, min_interval, movement, signature
 from liveness.sessions.identity import SAME_PERSON, medoid_distances, stranger_cut
 from liveness.sessions.rule import Rule, decide
 from liveness.sessions.views import kept_frames, progress_view, result_view
@@ -23,10 +23,10 @@ def live_signatures(count, seed=11):
     return [signature(frame, FACE_BOX) for frame in real_frames(count, (640, 480), seed=seed)]
 
 
-def still_signatures(count, seed=0):
+def still_signatures(count, seed=0, photo_seed=5):
     """One frame of the sample sent `count` times with 1-3 px shifts, +-2 % brightness, noise and JPEG 70-95."""
     rng = np.random.default_rng(seed)
-    photo = next(real_frames(1, (640, 480), seed=5))
+    photo = next(real_frames(1, (640, 480), seed=photo_seed))
     out = []
     for _ in range(count):
         dx, dy = rng.integers(-3, 4, 2)
@@ -76,6 +76,30 @@ def test_a_still_photo_moved_around_asks_to_try_again_and_a_moving_face_does_not
     outcome = decide([record(0.99, g) for g in still], 10, 0.5)
     assert (outcome["decision"], outcome["reason"]) == ("retry", "no_movement")
     assert decide([record(0.99, g) for g in moving], 10, 0.5)["decision"] == "real"
+
+
+def test_two_photos_in_turn_move_between_every_two_frames_yet_ask_to_try_again(moving):
+    first, second = still_signatures(5, seed=1), still_signatures(5, seed=2, photo_seed=2)
+    in_turn = [g for pair in zip(first, second) for g in pair]
+    assert distinct_pictures(in_turn) == [0, 1]  # each photo's variants are that one picture again
+    assert len(distinct_pictures(moving)) >= 3
+    assert movement(in_turn) >= Rule().still_residual  # the pairs across the two photos move
+    outcome = decide([record(0.99, g) for g in in_turn], 10, 0.5)
+    assert (outcome["decision"], outcome["reason"]) == ("retry", "no_movement")
+
+
+def test_another_persons_live_frames_do_not_move_a_photo_of_the_session_person(moving):
+    rng = np.random.default_rng(6)
+    victim = rng.normal(0, 0.09, 128)
+    frames = [record(0.99, g, list(victim + rng.normal(0, 0.01, 128))) for g in still_signatures(10, seed=3)]
+    for i in (3, 7):  # the attacker's own live frames: two strays, which the one-person check tolerates
+        frames[i] = record(0.99, moving[i], list(victim + rng.normal(0, 0.09, 128)))
+    assert movement([f["signature"] for f in frames]) >= Rule().still_residual
+    outcome = decide(frames, 10, 0.5)
+    assert (outcome["decision"], outcome["reason"]) == ("retry", "no_movement")
+    for i in (3, 7):  # the same frames of the session's person move it
+        frames[i]["descriptor"] = list(victim + rng.normal(0, 0.01, 128))
+    assert decide(frames, 10, 0.5)["decision"] == "real"
 
 
 def test_a_repeated_frame_is_a_duplicate_and_the_next_live_one_is_not(moving):

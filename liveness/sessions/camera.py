@@ -35,6 +35,9 @@ NEAR_DUPLICATE = 0.6  # mean absolute grey-level difference under which two face
 # moved around: chosen on ../shared so that no person's photo injections would have passed had that person been
 # left out of the choice (benchmarks/session_camera.py, docs/accuracy.md), a named number.
 STILL_RESIDUAL = 4.0
+# A moving person shows more than two pictures in a session: two photos sent in turn move between every two frames
+# and show two (benchmarks/session_attacks.py); each more photo an attacker needs is one more shot of the victim
+MIN_PICTURES = 3
 
 
 def check_jpeg(data):
@@ -141,6 +144,17 @@ def residual(a, b, lowpass_sigma=LOWPASS_SIGMA, percentile=RESIDUAL_PERCENTILE):
     weight = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), lowpass_sigma)
     low = cv2.GaussianBlur(rest, (0, 0), lowpass_sigma) / np.maximum(weight, 1e-3)
     return float(np.percentile(np.abs(low[inside]), percentile))
+
+
+def distinct_pictures(signatures, still_residual=STILL_RESIDUAL):
+    """The indices of the frames that are not one still picture again: a face patch whose `residual` to a kept
+    earlier frame's is under `still_residual` is that picture shifted, scaled, brightened, noised or re-encoded.
+    Two photos sent in turn move between every two frames, yet are two pictures."""
+    kept = []
+    for index, sig in enumerate(signatures):
+        if all(_pair_residual(signatures[k]["patch"], sig["patch"]) >= still_residual for k in kept):
+            kept.append(index)
+    return kept
 
 
 def movement(signatures, pair_percentile=PAIR_PERCENTILE):

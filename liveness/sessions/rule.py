@@ -3,7 +3,8 @@
 A frame is counted only once one face is in the oval and large enough (until then the page gets a hint).
 A counted frame is judged unless the face is too dark or too blurred to judge, or the frame repeats an earlier
 one. The session then asks to try again if too few frames were judged, if the judged frames (and those
-repeated) do not all show one person, or if they never move beyond what one still picture moved around gives.
+repeated) do not all show one person, or if that person's frames never move beyond what one still picture moved
+around gives, or show fewer than three distinct pictures (two photos sent in turn).
 Otherwise it is `real` only if at least a share of its judged frames are live on their own: a few confident
 frames cannot carry the rest.
 The numbers were chosen by leave-one-person-out on ../shared (benchmarks/sessions.py; docs/accuracy.md).
@@ -15,7 +16,7 @@ import math
 import numpy as np
 
 from liveness.faces.quality import quality_problem
-from liveness.sessions.camera import STILL_RESIDUAL, movement, patch_of, residual
+from liveness.sessions.camera import MIN_PICTURES, STILL_RESIDUAL, distinct_pictures, movement, patch_of, residual
 from liveness.sessions.identity import SAME_PERSON, medoid_distances, stranger_cut
 
 RETRY = "retry"
@@ -42,7 +43,7 @@ class Rule:
 
     # chosen among 108 rules by leave-one-person-out on ../shared (benchmarks/sessions.py, docs/accuracy.md)
     min_live_share: float = 0.5  # judged frames that must be live on their own, as a share of those judged
-    min_face: int = 60  # pixels, the face box's shorter side: smaller faces are not counted ("come closer")
+    min_face: int = 40  # pixels, the face box's shorter side: smaller faces are not counted ("come closer")
     min_brightness: float = 30.0  # mean grey level of the face, 0-255: darker faces are not judged
     min_sharpness: float = 10.0  # variance of the Laplacian of the face at 96x96: blurrier faces are not judged
     min_judged: float = 0.5  # the share of a session's frames that must be judged, else retry
@@ -102,18 +103,26 @@ def decide(frames, needed, threshold, rule=Rule(), steps=None):
     others = {i for i in judged if distance[i] > cut}
     if len(others) + sum(d > cut for d in distances[len(judged):]) > rule.max_strangers:
         return {**outcome, "reason": "face_changed"}
-    moved = movement([frames[i]["signature"] for i in judged])
+    same = [i for i in judged if i not in others]
+    moved = person_movement([frames[i]["signature"] for i in same], rule.still_residual)
     if steps and moved < rule.still_residual:  # a head turned on request moves as no still picture does
         moved = step_movement(steps)
     if moved < rule.still_residual:
         return {**outcome, "reason": "no_movement"}
     decision, live = live_decision([frames[i]["score"] for i in judged], threshold, rule.min_live_share)
     # the reference and audit images: frames of the session's one person that point the way the decision went
-    same = [i for i in judged if i not in others]
     carried = [i for i in same if (frames[i]["score"] >= threshold) == (decision == "real")] or same
     # the reference image: the frame most like the session's one person, so another's face rarely gives it
     return {**outcome, "decision": decision, "live_frames": int(live), "carried": carried,
             "reference": min(carried, key=lambda i: distance[i])}
+
+
+def person_movement(signatures, still_residual=STILL_RESIDUAL, min_pictures=MIN_PICTURES):
+    """The `movement` of one person's faces (`signatures`), 0 when they show fewer than `min_pictures` distinct
+    pictures. Strangers are left out first: another's live frames among a photo's copies must not move it."""
+    if len(distinct_pictures(signatures, still_residual)) < min_pictures:
+        return 0.0
+    return movement(signatures)
 
 
 def step_movement(steps):

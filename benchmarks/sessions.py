@@ -141,7 +141,7 @@ def decide_all(sessions, rule, size, threshold):
     import functools
 
     from liveness.sessions import camera
-    from liveness.sessions.rule import decide, person_movement
+    from liveness.sessions.rule import decide
 
     if camera._pair_residual.cache_info().maxsize is not None:  # every pair of every window, measured once
         camera._pair_residual = functools.lru_cache(maxsize=None)(camera._pair_residual.__wrapped__)
@@ -150,9 +150,7 @@ def decide_all(sessions, rule, size, threshold):
     for _, label, frames in sessions:
         records = counted(frames, rule)
         end = size
-        while end < len(records) and person_movement(
-                [r["signature"] for r in records[:end] if r["problem"] is None], rule.still_residual) \
-                < rule.still_residual:
+        while end < len(records) and rule.still([r["signature"] for r in records[:end] if r["problem"] is None]):
             end += 1
         out.append((label, decide(records[:end], size, threshold, rule)["decision"]))
     return out

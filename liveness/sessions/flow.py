@@ -15,7 +15,7 @@ import numpy as np
 from liveness.errors import ApiError
 from liveness.sessions import challenge
 from liveness.sessions.camera import duplicate_of, min_interval
-from liveness.sessions.rule import HINTS_IN_WORDS, RETRY, Rule, decide, frame_threshold, person_movement
+from liveness.sessions.rule import HINTS_IN_WORDS, RETRY, Rule, decide, frame_threshold
 from liveness.sessions.views import SUCCEEDED, frame_summary, kept_frames, progress_view
 
 STILL_EXTRA = 2  # a passive session whose face has not moved by its last frame takes up to this many times its frames
@@ -101,7 +101,7 @@ class SessionFlow:
             return self.begin_challenge(session_id, session, arrived, box), None, []
         records, images = self.counted(session_id)
         judged = [r["signature"] for r in records if r["problem"] is None]
-        if count < session["limit"] and person_movement(judged, rule.still_residual) < rule.still_residual:
+        if count < session["limit"] and rule.still(judged):
             # the face has not moved beyond one still picture yet: a person is asked to, a photo cannot
             return progress_view(count, needed, "turn_head", box, interval), None, []
         result, kept = self.decide(session_id, session, records, images, model_threshold)

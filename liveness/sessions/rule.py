@@ -74,6 +74,11 @@ class Rule:
             return "come_closer"
         return None
 
+    def still(self, signatures):
+        """Whether one person's faces (`signatures`, in order) have not moved beyond one still picture yet: the
+        session waits for more frames, then asks to try again."""
+        return person_movement(signatures, self.still_residual) < self.still_residual
+
     def problem(self, quality):
         """Why a counted frame's face cannot be judged, or None: too_dark, too_blurred."""
         return quality_problem(quality, 0, self.min_brightness, self.min_sharpness)

@@ -42,6 +42,7 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from liveness.errors import exit_on_error  # noqa: E402
+from liveness.sessions.flow import STILL_EXTRA  # noqa: E402
 from session_camera import jpeg, moved, shrunk, variants  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
@@ -49,7 +50,9 @@ KEY = "session-attacks-benchmark-key-0001"
 FRAMES = 10
 VICTIM_AT = (0, 4, 9)  # where the mixed-identities attack puts the victim's photo
 LIVE_AT = (3, 7)  # where the photo-variants attack puts the attacker's own live frames
-SENT = 3 * FRAMES  # frames an attack has to send: a session takes up to twice its frames while its face is still
+# frames an attack has to send: a session takes up to STILL_EXTRA times its frames while its face is still, and a
+# few of those sent are not counted
+SENT = (STILL_EXTRA + 1) * FRAMES
 
 
 def encode(frame):

@@ -15,7 +15,9 @@ The choice rule: each measure's threshold is F times its largest injection, F th
 under which no person's injections reach the threshold set without that person; the measure with the fewest live
 windows under its threshold wins, ties to round 2's (2.5 px, 90th, median). Nested: each person's live windows
 and injections against the measure and threshold chosen without them. The numbers are STILL_RESIDUAL,
-LOWPASS_SIGMA, RESIDUAL_PERCENTILE and PAIR_PERCENTILE in liveness/sessions/camera.py.
+LOWPASS_SIGMA, RESIDUAL_PERCENTILE and PAIR_PERCENTILE in liveness/sessions/camera.py. Then the shipped check
+(round 4: the movement and three distinct pictures) on injections as long as a passive session waits for a still
+face (STILL_EXTRA in liveness/sessions/flow.py), judged after every counted frame as the service judges them.
 
 Rounds: 1 and 2 chose among 3 measures by 1.25 times the largest injection (round 2 shipped the median with
 2.5 px at 3.35); round 3's measures were looked at under that rule before its margin rule was fixed.
@@ -71,7 +73,8 @@ def moved(photo, rng, zoom, pan, count=FRAMES):
 
 
 ATTACKS = {"tiny variants": variants, "shrunk to 360 px, variants": shrunk,
-           "slow zoom": lambda p, r: moved(p, r, 1.15, 0), "slow pan": lambda p, r: moved(p, r, 1.0, 40)}
+           "slow zoom": lambda p, r, n=FRAMES: moved(p, r, 1.15, 0, n),
+           "slow pan": lambda p, r, n=FRAMES: moved(p, r, 1.0, 40, n)}
 
 
 def photo_of(path, detector):
@@ -104,6 +107,40 @@ def injection_windows(paths, detector):
                     patches.append(signature(frame, faces[0][0])["patch"])
             found.append((subject_of(recording_of(path)), name, patches))
     return found
+
+
+def waits(paths, detector):
+    """[(person, attack, frames until the session would decide, or None)] of photo injections as long as a passive
+    session waits for a still face (STILL_EXTRA times FRAMES), each judged as the service judges it after every
+    counted frame from the FRAMES-th on: repeats not judged, the face's movement (person_movement) against
+    STILL_RESIDUAL. None: still at the last frame, so the session asks to retry."""
+    from liveness.common.provenance import recording_of, subject_of
+    from liveness.faces.quality import face_quality
+    from liveness.sessions.camera import duplicate_of, signature
+    from liveness.sessions.flow import STILL_EXTRA
+    from liveness.sessions.rule import Rule
+
+    rng, rule, length, found = np.random.default_rng(1), Rule(), STILL_EXTRA * FRAMES, []
+    for path in tqdm(paths, desc=f"photo injections of {length} frames", unit="rec"):
+        photo = photo_of(path, detector)
+        if photo is None:
+            continue
+        for name, make in ATTACKS.items():
+            earlier, judged, decided = [], [], None
+            for frame in make(photo, rng, length):
+                faces = detector.detect(frame)
+                if rule.hint([{"box": box} for box, *_ in faces], frame.shape[1::-1]) is not None:
+                    continue  # not counted: the page would be hinting
+                sig = signature(frame, faces[0][0])
+                if rule.problem(face_quality(frame, faces[0][0])) is None and not duplicate_of(sig, earlier):
+                    judged.append(sig)
+                earlier.append(sig)
+                if len(earlier) >= FRAMES and not rule.still(judged):
+                    decided = len(earlier)
+                    break
+            found.append((subject_of(recording_of(path)), name, decided))
+    return found
+
 
 
 def live_windows(recordings):
@@ -219,6 +256,13 @@ def main():
     print(f"[INFO] nested leave-one-person-out ({len(persons)} persons): live windows under the threshold "
           f"{under} of {len(lives)} ({under / len(lives):.4f}); photo injections at or over it {passed} of "
           f"{len(injections)}; measures chosen: " + "; ".join(f"{describe(c)} x{n}" for c, n in picks.items()))
+    from liveness.sessions.flow import STILL_EXTRA
+
+    waited = waits(paths, detector)
+    print(f"[INFO] the shipped check on photo injections of {STILL_EXTRA * FRAMES} frames (a passive session's wait "
+          "for a still face), judged after every counted frame: moved at any length "
+          f"{sum(d is not None for _, _, d in waited)} of {len(waited)}"
+          + "".join(f"; {p} {a} at frame {d}" for p, a, d in waited if d is not None))
 
 
 if __name__ == "__main__":

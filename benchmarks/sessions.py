@@ -99,12 +99,14 @@ def score_frames(args):
 
 
 def sessions_of(recordings, size):
-    """[(person, label, frames)] of every window of `size` consecutive frames, with the `size` frames after it
-    (which a session takes while its face has not moved: see decide_all)."""
+    """[(person, label, frames)] of every window of `size` consecutive frames, with the frames after it that a
+    passive session takes while its face has not moved (up to STILL_EXTRA times `size` in all: see decide_all)."""
+    from liveness.sessions.flow import STILL_EXTRA
+
     out = []
     for label, person, frames in recordings.values():
         for start in range(0, len(frames) - size + 1, size):
-            out.append((person, label, frames[start:start + 2 * size]))
+            out.append((person, label, frames[start:start + STILL_EXTRA * size]))
     return out
 
 
@@ -137,7 +139,7 @@ def counted(frames, rule):
 
 def decide_all(sessions, rule, size, threshold):
     """Each window decided as the service decides it: on its `size` frames, or, while the judged faces have not
-    moved beyond one still picture, on one more frame at a time up to twice as many."""
+    moved beyond one still picture, on one more frame at a time up to what `sessions_of` gave it."""
     import functools
 
     from liveness.sessions import camera

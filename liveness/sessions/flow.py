@@ -18,7 +18,11 @@ from liveness.sessions.camera import duplicate_of, min_interval
 from liveness.sessions.rule import HINTS_IN_WORDS, RETRY, Rule, decide, frame_threshold
 from liveness.sessions.views import SUCCEEDED, frame_summary, kept_frames, progress_view
 
-STILL_EXTRA = 2  # a passive session whose face has not moved by its last frame takes up to this many times its frames
+# A passive session whose face has not moved by its last frame takes up to this many times its frames, asking the
+# person to turn their head a little: 40 frames of 10, 5 s at the page's pace, the longest we ask of a person. A
+# product bound, not a fitted number: a still photo never moved in any of these lengths, and each more second let
+# more of ../shared's still live people move (benchmarks/sessions.py, docs/accuracy.md)
+STILL_EXTRA = 4
 CHALLENGE_INTERVAL_S = 0.08  # during a challenge, frames come at most this often (the page sends about 8 a second)
 COUNTED, CHALLENGE, CHALLENGE_START = "counted", "challenge", "challenge_start"  # what a frame's scoring needs
 

@@ -6,7 +6,8 @@
 The service runs as shipped (the recommended fusion, --api-keys), in passive sessions of 10 frames. The attacker
 holds only a session token, as a page does; the backend reads each decision with its key. Built from ../shared:
 
-- photo as every frame: one frame of a victim's live recording (as if downloaded) sent as every frame;
+- photo as every frame: one frame of a victim's live recording (as if downloaded: one whose face the session
+  counts) sent as every frame;
 - photo variants: the same as 10 tiny variants (1-3 px shifts, +-2 % brightness, noise, JPEG 70-95);
 - shrunk photo: the frame shrunk to 360 px at JPEG 70, sent as every frame;
 - slow zoom, slow pan: the photo zoomed to 1.15x or panned 40 px over the 10 frames, noise and JPEG 85;
@@ -92,10 +93,18 @@ def frames_of(path, every=3):
 
 
 def one_face_frame(frames, detector):
+    """The photo an attacker takes from a recording: a frame from its middle on whose one face the session counts
+    (in the oval, large enough), else any with one face. A photo the page would only hint at injects nothing."""
+    from liveness.sessions.rule import Rule
+
+    single = None
     for frame in frames[len(frames) // 2:] + frames[:len(frames) // 2]:
-        if len(detector.detect(frame)) == 1:
-            return frame
-    return None
+        faces = detector.detect(frame)
+        if len(faces) == 1:
+            if Rule().hint([{"box": faces[0][0]}], frame.shape[1::-1]) is None:
+                return frame
+            single = single if single is not None else frame
+    return single
 
 
 def offline_scores(frames, detector, classifier):

@@ -112,8 +112,8 @@ def injection_windows(paths, detector):
 def waits(paths, detector):
     """[(person, attack, frames until the session would decide, or None)] of photo injections as long as a passive
     session waits for a still face (STILL_EXTRA times FRAMES), each judged as the service judges it after every
-    counted frame from the FRAMES-th on: repeats not judged, the face's movement (person_movement) against
-    STILL_RESIDUAL. None: still at the last frame, so the session asks to retry."""
+    frame with one face from the FRAMES-th on: repeats and faces too dark or blurred not judged, the face's
+    movement (Rule.still) against STILL_RESIDUAL. None: still at the last frame, so the session asks to retry."""
     from liveness.common.provenance import recording_of, subject_of
     from liveness.faces.quality import face_quality
     from liveness.sessions.camera import duplicate_of, signature
@@ -129,8 +129,8 @@ def waits(paths, detector):
             earlier, judged, decided = [], [], None
             for frame in make(photo, rng, length):
                 faces = detector.detect(frame)
-                if rule.hint([{"box": box} for box, *_ in faces], frame.shape[1::-1]) is not None:
-                    continue  # not counted: the page would be hinting
+                if len(faces) != 1:
+                    continue  # not counted (the oval is left out: the photo's face may lie anywhere in it)
                 sig = signature(frame, faces[0][0])
                 if rule.problem(face_quality(frame, faces[0][0])) is None and not duplicate_of(sig, earlier):
                     judged.append(sig)
@@ -260,7 +260,7 @@ def main():
 
     waited = waits(paths, detector)
     print(f"[INFO] the shipped check on photo injections of {STILL_EXTRA * FRAMES} frames (a passive session's wait "
-          "for a still face), judged after every counted frame: moved at any length "
+          "for a still face), judged after every frame with one face: moved at any length "
           f"{sum(d is not None for _, _, d in waited)} of {len(waited)}"
           + "".join(f"; {p} {a} at frame {d}" for p, a, d in waited if d is not None))
 

@@ -17,7 +17,7 @@ windows under its threshold wins, ties to round 2's (2.5 px, 90th, median). Nest
 and injections against the measure and threshold chosen without them. The numbers are STILL_RESIDUAL,
 LOWPASS_SIGMA, RESIDUAL_PERCENTILE and PAIR_PERCENTILE in liveness/sessions/camera.py. Then the shipped check
 (round 4: the movement and three distinct pictures) on injections as long as a passive session waits for a still
-face (STILL_EXTRA in liveness/sessions/flow.py), judged after every counted frame as the service judges them.
+face (STILL_EXTRA in liveness/sessions/flow.py), judged after every frame with one face as the service judges it.
 
 Rounds: 1 and 2 chose among 3 measures by 1.25 times the largest injection (round 2 shipped the median with
 2.5 px at 3.35); round 3's measures were looked at under that rule before its margin rule was fixed.

@@ -260,10 +260,11 @@ def test_a_default_session_asks_its_challenge_after_its_counted_frames_and_tells
     from liveness.data.sample import head_movement_frames
 
     assert create(server, frames=3, challenge="blink").status_code == 422
+    # the frames are drawn before the session starts: its 4 s must go to the frames, not to drawing them
+    still = [cv2.imencode(".jpg", f)[1].tobytes() for f in head_movement_frames([], lead_s=4.0)]
     session = httpx.post(f"{server}/v1/sessions", json={"frames": 3},
                          headers={"Authorization": f"Bearer {KEY}"}, timeout=30).json()
     assert session["challenge"] == "head_movements"
-    still = [cv2.imencode(".jpg", f)[1].tobytes() for f in head_movement_frames([], lead_s=4.0)]
     answers = []
     for index, data in enumerate(still):  # until the first step shows (this server's sessions live 4 s)
         time.sleep(0.31 if index < 3 else 0.1)

@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from liveness.errors import exit_on_error  # noqa: E402
+from liveness.sessions.flow import STILL_EXTRA  # noqa: E402
 from sessions import add_cache_argument, read_cache  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
@@ -88,43 +89,46 @@ def photo_of(path, detector):
     return None
 
 
-def injection_windows(paths, detector):
-    """[(person, attack, face patches)] of every photo injection."""
+def photos_of(paths, detector):
+    """[(person, photo)] of the live recordings that have a frame with one face, each read once."""
     from liveness.common.provenance import recording_of, subject_of
+
+    found = []
+    for path in tqdm(paths, desc="photos", unit="rec"):
+        photo = photo_of(path, detector)
+        if photo is not None:
+            found.append((subject_of(recording_of(path)), photo))
+    return found
+
+
+def injection_windows(photos, detector):
+    """[(person, attack, face patches)] of every photo injection."""
     from liveness.sessions.camera import signature
 
     rng = np.random.default_rng(0)
     found = []
-    for path in tqdm(paths, desc="photo injections", unit="rec"):
-        photo = photo_of(path, detector)
-        if photo is None:
-            continue
+    for person, photo in tqdm(photos, desc="photo injections", unit="rec"):
         for name, make in ATTACKS.items():
             patches = []
             for frame in make(photo, rng):
                 faces = detector.detect(frame)
                 if len(faces) == 1:
                     patches.append(signature(frame, faces[0][0])["patch"])
-            found.append((subject_of(recording_of(path)), name, patches))
+            found.append((person, name, patches))
     return found
 
 
-def waits(paths, detector):
+def waits(photos, detector):
     """[(person, attack, frames until the session would decide, or None)] of photo injections as long as a passive
     session waits for a still face (STILL_EXTRA times FRAMES), each judged as the service judges it after every
     frame with one face from the FRAMES-th on: repeats and faces too dark or blurred not judged, the face's
     movement (Rule.still) against STILL_RESIDUAL. None: still at the last frame, so the session asks to retry."""
-    from liveness.common.provenance import recording_of, subject_of
     from liveness.faces.quality import face_quality
     from liveness.sessions.camera import duplicate_of, signature
-    from liveness.sessions.flow import STILL_EXTRA
     from liveness.sessions.rule import Rule
 
     rng, rule, length, found = np.random.default_rng(1), Rule(), STILL_EXTRA * FRAMES, []
-    for path in tqdm(paths, desc=f"photo injections of {length} frames", unit="rec"):
-        photo = photo_of(path, detector)
-        if photo is None:
-            continue
+    for person, photo in tqdm(photos, desc=f"photo injections of {length} frames", unit="rec"):
         for name, make in ATTACKS.items():
             earlier, judged, decided = [], [], None
             for frame in make(photo, rng, length):
@@ -138,9 +142,8 @@ def waits(paths, detector):
                 if len(earlier) >= FRAMES and not rule.still(judged):
                     decided = len(earlier)
                     break
-            found.append((subject_of(recording_of(path)), name, decided))
+            found.append((person, name, decided))
     return found
-
 
 
 def live_windows(recordings):
@@ -224,7 +227,8 @@ def main():
     detector = create_detector(resolve_detector_type(None, args.model)[0])
     paths = [p for folder in ("videos", "images") for p in list_media(os.path.join(args.data, folder))
              if os.path.basename(p).split(".")[0].endswith("_real")]
-    injections = injection_windows(paths, detector)
+    photos = photos_of(paths, detector)
+    injections = injection_windows(photos, detector)
     lives = live_windows(recordings)
     injected = (injections, measures([patches for _, _, patches in injections]))
     live = (lives, measures([patches for _, patches in lives]))
@@ -256,9 +260,7 @@ def main():
     print(f"[INFO] nested leave-one-person-out ({len(persons)} persons): live windows under the threshold "
           f"{under} of {len(lives)} ({under / len(lives):.4f}); photo injections at or over it {passed} of "
           f"{len(injections)}; measures chosen: " + "; ".join(f"{describe(c)} x{n}" for c, n in picks.items()))
-    from liveness.sessions.flow import STILL_EXTRA
-
-    waited = waits(paths, detector)
+    waited = waits(photos, detector)
     print(f"[INFO] the shipped check on photo injections of {STILL_EXTRA * FRAMES} frames (a passive session's wait "
           "for a still face), judged after every frame with one face: moved at any length "
           f"{sum(d is not None for _, _, d in waited)} of {len(waited)}"

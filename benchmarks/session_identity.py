@@ -53,7 +53,7 @@ def mixed_windows(recordings, rule):
     for person, label, frames in sessions_of(recordings, FRAMES):
         if label != "real":
             continue
-        faces = [r["descriptor"] for r in counted(frames, rule)[:FRAMES] if r["problem"] is None and r["descriptor"]]
+        faces = [r["descriptor"] for r in counted(frames, rule, FRAMES) if r["problem"] is None and r["descriptor"]]
         windows += [(person, victim, faces + [photo] * PHOTO_COPIES) for victim, photo in photos.items()
                     if victim != person]
     return windows

@@ -4,12 +4,14 @@
     python benchmarks/sessions.py --frames 20
 
 Every recording of ../shared/data (videos: one frame in --every; image sets: every frame, they are
-subsampled already; frames of benchmarks/shared_data_exclude.csv left out) is cut into windows of --frames
-consecutive frames: each window is one session. Each frame is scored as the service scores it (the model's
-own face detector, every face, the largest judged, its quality measured by liveness.faces.quality).
+subsampled already; frames of benchmarks/shared_data_exclude.csv left out) starts a session at every --frames-th
+frame. Each frame is scored as the service scores it (the model's own face detector, every face, the largest
+judged, its quality measured by liveness.faces.quality).
 
-The frames a session would not count (no face, several, off the oval, smaller than the rule's face size) and
-those it would not judge (too dark, too blurred, a repeat of an earlier frame) are not judged; a window whose
+As in the service, a session skips the frames it would not count (no face, several, off the oval, smaller than
+the rule's face size: the page only hints) until it has --frames counted ones (a recording that ends first
+leaves it undecided: retry); those it would not judge (too dark, too blurred, a repeat of an earlier frame) are
+counted, not judged. A session whose
 judged frames show two persons (liveness.sessions.identity) or never move beyond one still picture
 (liveness.sessions.camera) asks to retry, as the service does.
 
@@ -99,14 +101,14 @@ def score_frames(args):
 
 
 def sessions_of(recordings, size):
-    """[(person, label, frames)] of every window of `size` consecutive frames, with the frames after it that a
-    passive session takes while its face has not moved (up to STILL_EXTRA times `size` in all: see decide_all)."""
-    from liveness.sessions.flow import STILL_EXTRA
-
+    """[(person, label, frames)]: a session starting at every `size`-th frame of each recording, with all the frames
+    after it. As in the service, a session takes frames until `size` of them are counted (a frame with no face, or
+    several, or one off the oval or too small, only gets a hint), and more while its face has not moved (up to
+    STILL_EXTRA times `size` counted frames: see decide_all); the recording may end first."""
     out = []
     for label, person, frames in recordings.values():
         for start in range(0, len(frames) - size + 1, size):
-            out.append((person, label, frames[start:start + STILL_EXTRA * size]))
+            out.append((person, label, frames[start:]))
     return out
 
 
@@ -121,28 +123,34 @@ def figures(decisions):
             "retry_attack": sum(d == "retry" for d in attack) / max(1, len(attack))}
 
 
-def counted(frames, rule):
-    """The window's frames as the service records them under `rule`: each with the reason it is not judged."""
+def counted(frames, rule, limit):
+    """The first `limit` frames the service counts under `rule`, as it records them: each with the reason it is not
+    judged (too dark, too blurred, a repeat), or None. The frames it would only hint at are left out, as the
+    service leaves them out of a session."""
     from liveness.sessions.camera import duplicate_of
 
     records, earlier = [], []
     for frame in frames:
-        problem = rule.hint([{"box": frame["box"]}] * frame["faces"], frame["size"])
-        if problem is None:
-            problem = rule.problem(frame["quality"])
-            if problem is None and duplicate_of(frame["signature"], earlier):
-                problem = "duplicate_frame"
-            earlier.append(frame["signature"])
+        if len(records) == limit:
+            break
+        if rule.hint([{"box": frame["box"]}] * frame["faces"], frame["size"]) is not None:
+            continue
+        problem = rule.problem(frame["quality"])
+        if problem is None and duplicate_of(frame["signature"], earlier):
+            problem = "duplicate_frame"
+        earlier.append(frame["signature"])
         records.append({**frame, "problem": problem})
     return records
 
 
 def decide_all(sessions, rule, size, threshold):
-    """Each window decided as the service decides it: on its `size` frames, or, while the judged faces have not
-    moved beyond one still picture, on one more frame at a time up to what `sessions_of` gave it."""
+    """Each session decided as the service decides it: on its first `size` counted frames, or, while the judged
+    faces have not moved beyond one still picture, on one more counted frame at a time, up to STILL_EXTRA times
+    `size`. A recording that ends first leaves the session undecided: asked to retry (frames_missing)."""
     import functools
 
     from liveness.sessions import camera
+    from liveness.sessions.flow import STILL_EXTRA
     from liveness.sessions.rule import decide
 
     if camera._pair_residual.cache_info().maxsize is not None:  # every pair of every window, measured once
@@ -150,7 +158,7 @@ def decide_all(sessions, rule, size, threshold):
 
     out = []
     for _, label, frames in sessions:
-        records = counted(frames, rule)
+        records = counted(frames, rule, STILL_EXTRA * size)
         end = size
         while end < len(records) and rule.still([r["signature"] for r in records[:end] if r["problem"] is None]):
             end += 1

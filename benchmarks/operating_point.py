@@ -62,8 +62,8 @@ def draw(table, points, path):
     xs = [table[t][1] for t in THRESHOLDS]
     ys = [max(table[t][0].values()) for t in THRESHOLDS]
     ax.plot(xs, ys, "o-", color="#444", label="frame threshold 0.50 ... 0.99 (all persons)")
-    for name, (t, colour) in points.items():
-        ax.plot(table[t][1], max(table[t][0].values()), "s", ms=11, color=colour, label=f"{name}: {t:g}")
+    for i, (name, (t, colour)) in enumerate(points.items()):  # each smaller than the last: both show where they meet
+        ax.plot(table[t][1], max(table[t][0].values()), "s", ms=14 - 6 * i, color=colour, label=f"{name}: {t:g}")
     ax.axvline(0.15, color="#c33", ls="--", lw=1)
     ax.axhline(0.01, color="#36c", ls=":", lw=1, label="Level 2: APCER 0.01 at BPCER 0.15")
     ax.plot([0, 0.15], [0, 0], color="#c33", lw=3, label="Level 1: no attack at BPCER 0.15")

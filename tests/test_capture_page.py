@@ -71,8 +71,9 @@ def sample_model(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(sample_model):
-    # balanced: a LivenessNet trained in seconds on one synthetic face scores its live clip near 0.7, where the secure
-    # point starts; these tests are about the page, which shows whatever the API decided
+    # balanced: the model's own threshold, whatever the secure point is chosen at (a LivenessNet trained in seconds
+    # on one synthetic face scores its live clip near 0.7); these tests are about the page, which shows whatever the
+    # API decided
     process, url = start_local(sample_model["model"], sample_model["le"], "--scorers", 1,
                                "--operating-point", "balanced")
     yield url

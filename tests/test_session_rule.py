@@ -222,14 +222,16 @@ def test_the_secure_operating_point_counts_fewer_frames_live_than_the_balanced_o
     from liveness.sessions.rule import SECURE_FRAME_THRESHOLD, frame_threshold
     from liveness.sessions.store import SessionStore
 
-    assert frame_threshold("balanced", 0.5) == 0.5 and frame_threshold("secure", 0.5) == SECURE_FRAME_THRESHOLD
-    assert frame_threshold("secure", 0.9) == 0.9  # a stricter model keeps its own
+    lenient = SECURE_FRAME_THRESHOLD - 0.2  # a model whose own threshold is below the secure point
+    assert frame_threshold("balanced", lenient) == lenient
+    assert frame_threshold("secure", lenient) == SECURE_FRAME_THRESHOLD
+    assert frame_threshold("secure", 0.99) == 0.99  # a stricter model keeps its own
     decided = {}
     for point in ("secure", "balanced"):
         flow = SessionFlow(SessionStore(), operating_point=point)
         session = {**flow.store.create("site", 10, 2), "owner": "site", "frames": 10, "audit": 2}
-        frames = [record(0.6, g) for g in moving]  # live at 0.5, not at 0.7
-        result, _ = flow.decide(session["id"], session, frames, [b"jpeg"] * 10, 0.5)
+        frames = [record(SECURE_FRAME_THRESHOLD - 0.1, g) for g in moving]  # live at the model's, not at secure
+        result, _ = flow.decide(session["id"], session, frames, [b"jpeg"] * 10, lenient)
         decided[point] = (result["decision"], result["operating_point"])
-    assert decided["balanced"] == ("real", {"name": "balanced", "frame_threshold": 0.5})
+    assert decided["balanced"] == ("real", {"name": "balanced", "frame_threshold": lenient})
     assert decided["secure"] == ("fake", {"name": "secure", "frame_threshold": SECURE_FRAME_THRESHOLD})

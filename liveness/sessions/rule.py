@@ -24,7 +24,7 @@ RETRY = "retry"
 # which no attack species' session APCER passed 0.01, chosen by leave-one-person-out on ../shared for the
 # recommended fusion (benchmarks/operating_point.py, docs/accuracy.md), a named number; a model whose own
 # threshold is higher keeps its own. `balanced` is the model's own threshold (the ACER-optimal point).
-SECURE_FRAME_THRESHOLD = 0.7
+SECURE_FRAME_THRESHOLD = 0.5
 OPERATING_POINTS = ("secure", "balanced")
 
 
@@ -41,9 +41,10 @@ OVAL_RADII = (0.30, 0.38)
 class Rule:
     """The session's decision rule; the defaults are the choice of benchmarks/sessions.py."""
 
-    # chosen among 108 rules by leave-one-person-out on ../shared (benchmarks/sessions.py, docs/accuracy.md)
+    # chosen among 108 rules by leave-one-person-out on ../shared, on sessions built as the service builds them
+    # (benchmarks/sessions.py, docs/accuracy.md)
     min_live_share: float = 0.5  # judged frames that must be live on their own, as a share of those judged
-    min_face: int = 40  # pixels, the face box's shorter side: smaller faces are not counted ("come closer")
+    min_face: int = 80  # pixels, the face box's shorter side: smaller faces are not counted ("come closer")
     min_brightness: float = 30.0  # mean grey level of the face, 0-255: darker faces are not judged
     min_sharpness: float = 10.0  # variance of the Laplacian of the face at 96x96: blurrier faces are not judged
     min_judged: float = 0.5  # the share of a session's frames that must be judged, else retry

@@ -66,7 +66,7 @@ def recordings(data):
 
 def tracks(paths, model):
     """{recording: [pose or None per frame]}: the page's frames of each recording, the pose of their one face."""
-    from session_attacks import frames_of
+    from session_camera import frames_of
 
     cached = json.load(open(CACHE)) if os.path.isfile(CACHE) else {}
     missing = [name for name in paths if name not in cached]
@@ -224,7 +224,8 @@ def play_session(url, frames, rng):
 
 def api_sessions(paths, args):
     """{recording: [(decision, reason)]} of --api-sessions default sessions per recording, through the API."""
-    from session_attacks import encode, frames_of
+    from session_attacks import encode
+    from session_camera import frames_of
     from liveness_api import start_local
 
     folder = tempfile.mkdtemp()

@@ -44,7 +44,7 @@ from tqdm import tqdm  # noqa: E402
 
 from liveness.errors import exit_on_error  # noqa: E402
 from liveness.sessions.flow import STILL_EXTRA  # noqa: E402
-from session_camera import jpeg, moved, shrunk, variants  # noqa: E402
+from session_camera import frames_of, jpeg, moved, one_face_frame, shrunk, variants  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
 KEY = "session-attacks-benchmark-key-0001"
@@ -83,28 +83,6 @@ def play(client, url, frames):
     reference = (result.get("reference_image") or {}).get("frame")
     return (result.get("decision") or "undecided"), result.get("reason"), \
         counted[reference] if reference is not None and reference < len(counted) else None
-
-
-def frames_of(path, every=3):
-    from liveness.faces.media import read_frames
-
-    step = 1 if os.path.isdir(path) else every
-    return [f for _, f in read_frames(path, select=lambda i: i % step == 0) if f is not None]
-
-
-def one_face_frame(frames, detector):
-    """The photo an attacker takes from a recording: a frame from its middle on whose one face the session counts
-    (in the oval, large enough), else any with one face. A photo the page would only hint at injects nothing."""
-    from liveness.sessions.rule import Rule
-
-    single = None
-    for frame in frames[len(frames) // 2:] + frames[:len(frames) // 2]:
-        faces = detector.detect(frame)
-        if len(faces) == 1:
-            if Rule().hint([{"box": faces[0][0]}], frame.shape[1::-1]) is None:
-                return frame
-            single = single if single is not None else frame
-    return single
 
 
 def offline_scores(frames, detector, classifier):

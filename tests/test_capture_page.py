@@ -44,7 +44,10 @@ def camera_clips(tmp_path_factory):
     folder = tmp_path_factory.mktemp("camera")
     live = list(real_frames(16, (640, 480), seed=11))
     return {"live": write_y4m(folder / "live.y4m", live),
-            "replay": write_y4m(folder / "replay.y4m", replay_frames(16, (640, 480), seed=12)),
+            # a recording replayed on a phone: its face moves on the screen (a photo on one is a still picture,
+            # which the session asks to retry: tests/test_session_rule.py)
+            "replay": write_y4m(folder / "replay.y4m", replay_frames(16, (640, 480), seed=12,
+                                                                    video=real_frames(16, (640, 480), seed=13))),
             "dark": write_y4m(folder / "dark.y4m", [(f * 0.15).astype(np.uint8) for f in live])}  # seen, too dark
 
 

@@ -65,3 +65,22 @@ def test_a_recording_that_ends_before_enough_frames_count_leaves_its_session_to_
 def test_a_repeated_frame_is_counted_but_not_judged():
     frames = [face(0), face(0), face(1)]
     assert [r["problem"] for r in counted(frames, Rule(), SIZE)] == [None, "duplicate_frame", None]
+
+
+def test_the_picture_match_is_chosen_to_refuse_every_injection_then_to_keep_the_fewest_live_windows_still():
+    from session_camera import choose_match
+
+    def moved(*frames):  # one injection each of persons P0, P1, ...: the frame it moved at, or None
+        return [(f"P{i}", f) for i, f in enumerate(frames)]
+
+    def still(*flags):
+        return [(f"P{i}", flag) for i, flag in enumerate(flags)]
+
+    injections = {"kept": moved(None, 23, None), "kept_both_ways": moved(None, None, None),
+                  "every_both_ways": moved(None, None, None)}
+    live = {"kept": still(True, False, False), "kept_both_ways": still(True, True, False),
+            "every_both_ways": still(True, True, True)}
+    assert choose_match(injections, live, lambda p: True) == "kept_both_ways"  # kept lets P1's injection move
+    assert choose_match(injections, live, lambda p: p != "P1") == "kept"  # without P1 it refuses all, fewer still
+    none_refuse = {m: moved(12, None, None) for m in injections}
+    assert choose_match(none_refuse, live, lambda p: True) == "kept"  # the fewest moving, then the fewest still

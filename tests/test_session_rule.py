@@ -10,7 +10,8 @@ from PIL import Image
 from liveness.data.sample import real_frames
 from liveness.errors import ApiError
 from liveness.faces.quality import face_quality
-from liveness.sessions.camera import check_jpeg, distinct_pictures, duplicate_of, min_interval, movement, signature
+from liveness.sessions.camera import (PICTURE_MATCHES, check_jpeg, distinct_pictures, duplicate_of, min_interval,
+                                     movement, signature)
 from liveness.sessions.identity import SAME_PERSON, medoid_distances, stranger_cut
 from liveness.sessions.rule import Rule, decide
 from liveness.sessions.views import kept_frames, progress_view, result_view
@@ -86,6 +87,21 @@ def test_two_photos_in_turn_move_between_every_two_frames_yet_ask_to_try_again(m
     assert movement(in_turn) >= Rule().still_residual  # the pairs across the two photos move
     outcome = decide([record(0.99, g) for g in in_turn], 10, 0.5)
     assert (outcome["decision"], outcome["reason"]) == ("retry", "no_movement")
+    for match in PICTURE_MATCHES:
+        assert distinct_pictures(in_turn, match=match) == [0, 1] and len(distinct_pictures(moving, match=match)) >= 3
+
+
+def test_a_face_is_a_new_picture_against_the_earlier_ones_the_match_names():
+    photo = next(real_frames(1, (640, 480), seed=5)).astype(np.float32)
+    (x0, y0, x1, y1), drift = FACE_BOX, []
+    for step in (0, 6, 12):  # the face's left half lit a little more each frame: each change about 3 grey levels
+        frame = photo.copy()
+        frame[y0:y1, x0:(x0 + x1) // 2] += step
+        drift.append(signature(np.clip(frame, 0, 255).astype(np.uint8), FACE_BOX))
+    assert distinct_pictures(drift, match="kept") == distinct_pictures(drift, match="kept_both_ways") == [0, 2]
+    assert distinct_pictures(drift, match="every_both_ways") == [0]  # the last is near the one before it
+    with pytest.raises(ValueError, match="match must be one of"):
+        distinct_pictures(drift, match="nearest")
 
 
 def test_another_persons_live_frames_do_not_move_a_photo_of_the_session_person(moving):

@@ -198,16 +198,20 @@ def _film(wall, phone, mask, pose, t, rng):
     return _sensor(frame, rng, 3.0, 1.0)
 
 
-def replay_frames(count, size=(640, 480), seed=1):
-    """Frames of the portrait replayed on a phone held up to the camera."""
+def replay_frames(count, size=(640, 480), seed=1, video=None):
+    """Frames of the portrait replayed on a phone held up to the camera: a photo of it, or with `video` (frames of
+    `size` from real_frames) a recording of it, whose face moves on the screen as the live one did."""
     rng = np.random.default_rng(seed)
     (w, h) = size
     wall = _wall(size, rng).astype("float32")
     screen_size = (int(0.40 * w) // 2 * 2, int(0.78 * h) // 2 * 2)
     bezel = max(4, w // 60)
     phone, mask = _phone(portrait(), screen_size, bezel)
+    video = iter(video) if video is not None else None
     shake = np.zeros(3)
     for i in range(count):
+        if video is not None:  # real_frames keeps the face near (w / 2, 0.4 h), 1.5 h / 480 times the portrait's
+            phone, mask = _phone(next(video), screen_size, bezel, (w / 2, 0.40 * h), FACE_WIDTH * 1.5 * h / 480)
         t = i / 15.0
         shake = 0.8 * shake + rng.normal(0, [0.6, 1.5, 1.5])  # hand tremor: angle, dx, dy
         angle = np.deg2rad(3.0 * np.sin(2 * np.pi * 0.2 * t) + shake[0])

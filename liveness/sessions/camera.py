@@ -34,10 +34,16 @@ NEAR_DUPLICATE = 0.6  # mean absolute grey-level difference under which two face
 # A session whose face patches never change by more than this (grey levels, see `movement`) is a still picture
 # moved around: chosen on ../shared so that no person's photo injections would have passed had that person been
 # left out of the choice (benchmarks/session_camera.py, docs/accuracy.md), a named number.
-STILL_RESIDUAL = 4.0
+STILL_RESIDUAL = 3.95
 # A moving person shows more than two pictures in a session: two photos sent in turn move between every two frames
 # and show two (benchmarks/session_attacks.py); each more photo an attacker needs is one more shot of the victim
 MIN_PICTURES = 3
+# Which earlier faces a face is matched against before it counts as a new picture, and how: "kept" (round 4: the
+# earlier pictures' first faces, b aligned onto a), "kept_both_ways" (the same, the smaller of the two alignments'
+# residuals: one that fails to converge must not make a copy new) or "every_both_ways" (every earlier face, both
+# ways). Chosen on ../shared among these three by benchmarks/session_camera.py (round 5, docs/accuracy.md).
+PICTURE_MATCH = "every_both_ways"
+PICTURE_MATCHES = ("kept", "kept_both_ways", "every_both_ways")
 
 
 def check_jpeg(data):
@@ -146,13 +152,21 @@ def residual(a, b, lowpass_sigma=LOWPASS_SIGMA, percentile=RESIDUAL_PERCENTILE):
     return float(np.percentile(np.abs(low[inside]), percentile))
 
 
-def distinct_pictures(signatures, still_residual=STILL_RESIDUAL):
-    """The indices of the frames that are not one still picture again: a face patch whose `residual` to a kept
-    earlier frame's is under `still_residual` is that picture shifted, scaled, brightened, noised or re-encoded.
-    Two photos sent in turn move between every two frames, yet are two pictures."""
+def distinct_pictures(signatures, still_residual=STILL_RESIDUAL, match=PICTURE_MATCH):
+    """The indices of the frames that are not one still picture again: a face patch whose `residual` to an earlier
+    one (`match` says which, and how: PICTURE_MATCH) is under `still_residual` is that picture shifted, scaled,
+    brightened, noised or re-encoded. Two photos sent in turn move between every two frames, yet are two pictures."""
+    if match not in PICTURE_MATCHES:
+        raise ValueError(f"match must be one of {PICTURE_MATCHES}, not {match!r}")
     kept = []
     for index, sig in enumerate(signatures):
-        if all(_pair_residual(signatures[k]["patch"], sig["patch"]) >= still_residual for k in kept):
+        earlier = range(index) if match == "every_both_ways" else kept
+        if match == "kept":
+            distances = (_pair_residual(signatures[k]["patch"], sig["patch"]) for k in earlier)
+        else:
+            distances = (min(_pair_residual(signatures[k]["patch"], sig["patch"]),
+                             _pair_residual(sig["patch"], signatures[k]["patch"])) for k in earlier)
+        if all(d >= still_residual for d in distances):
             kept.append(index)
     return kept
 

@@ -16,7 +16,8 @@ import math
 import numpy as np
 
 from liveness.faces.quality import quality_problem
-from liveness.sessions.camera import MIN_PICTURES, STILL_RESIDUAL, distinct_pictures, movement, patch_of, residual
+from liveness.sessions.camera import (MIN_PICTURES, PICTURE_MATCH, STILL_RESIDUAL, distinct_pictures, movement,
+                                     patch_of, residual)
 from liveness.sessions.identity import SAME_PERSON, medoid_distances, stranger_cut
 
 RETRY = "retry"
@@ -49,6 +50,7 @@ class Rule:
     min_sharpness: float = 10.0  # variance of the Laplacian of the face at 96x96: blurrier faces are not judged
     min_judged: float = 0.5  # the share of a session's frames that must be judged, else retry
     still_residual: float = STILL_RESIDUAL  # grey levels a session's face must move beyond one still picture
+    picture_match: str = PICTURE_MATCH  # how a face is found to be an earlier picture again (camera.PICTURE_MATCH)
     same_person: float = SAME_PERSON  # descriptor distance beyond which a judged face is someone else
     # ... or beyond this many times the session's median distance to its medoid face, never under
     # `stranger_floor` (liveness.sessions.identity.stranger_cut); chosen among 10 cuts by leave-one-person-out on
@@ -78,7 +80,7 @@ class Rule:
     def still(self, signatures):
         """Whether one person's faces (`signatures`, in order) have not moved beyond one still picture yet: the
         session waits for more frames, then asks to try again."""
-        return person_movement(signatures, self.still_residual) < self.still_residual
+        return person_movement(signatures, self.still_residual, match=self.picture_match) < self.still_residual
 
     def problem(self, quality):
         """Why a counted frame's face cannot be judged, or None: too_dark, too_blurred."""
@@ -110,7 +112,7 @@ def decide(frames, needed, threshold, rule=Rule(), steps=None):
     if len(others) + sum(d > cut for d in distances[len(judged):]) > rule.max_strangers:
         return {**outcome, "reason": "face_changed"}
     same = [i for i in judged if i not in others]
-    moved = person_movement([frames[i]["signature"] for i in same], rule.still_residual)
+    moved = person_movement([frames[i]["signature"] for i in same], rule.still_residual, match=rule.picture_match)
     if steps and moved < rule.still_residual:  # a head turned on request moves as no still picture does
         moved = step_movement(steps)
     if moved < rule.still_residual:
@@ -123,10 +125,10 @@ def decide(frames, needed, threshold, rule=Rule(), steps=None):
             "reference": min(carried, key=lambda i: distance[i])}
 
 
-def person_movement(signatures, still_residual=STILL_RESIDUAL, min_pictures=MIN_PICTURES):
+def person_movement(signatures, still_residual=STILL_RESIDUAL, min_pictures=MIN_PICTURES, match=PICTURE_MATCH):
     """The `movement` of one person's faces (`signatures`), 0 when they show fewer than `min_pictures` distinct
     pictures. Strangers are left out first: another's live frames among a photo's copies must not move it."""
-    if len(distinct_pictures(signatures, still_residual)) < min_pictures:
+    if len(distinct_pictures(signatures, still_residual, match)) < min_pictures:
         return 0.0
     return movement(signatures)
 

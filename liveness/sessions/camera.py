@@ -158,17 +158,20 @@ def distinct_pictures(signatures, still_residual=STILL_RESIDUAL, match=PICTURE_M
     brightened, noised or re-encoded. Two photos sent in turn move between every two frames, yet are two pictures."""
     if match not in PICTURE_MATCHES:
         raise ValueError(f"match must be one of {PICTURE_MATCHES}, not {match!r}")
-    kept = []
+    both_ways, kept = match != "kept", []
     for index, sig in enumerate(signatures):
         earlier = range(index) if match == "every_both_ways" else kept
-        if match == "kept":
-            distances = (_pair_residual(signatures[k]["patch"], sig["patch"]) for k in earlier)
-        else:
-            distances = (min(_pair_residual(signatures[k]["patch"], sig["patch"]),
-                             _pair_residual(sig["patch"], signatures[k]["patch"])) for k in earlier)
-        if all(d >= still_residual for d in distances):
+        if not any(_same_picture(signatures[k]["patch"], sig["patch"], still_residual, both_ways) for k in earlier):
             kept.append(index)
     return kept
+
+
+def _same_picture(earlier, later, still_residual, both_ways):
+    """Whether `later` is `earlier` again: aligned onto it (or, `both_ways`, it onto `later`) under the cut. The
+    second alignment runs only when the first leaves it apart: this runs after every frame of a still session."""
+    if _pair_residual(earlier, later) < still_residual:
+        return True
+    return both_ways and _pair_residual(later, earlier) < still_residual
 
 
 def movement(signatures, pair_percentile=PAIR_PERCENTILE):

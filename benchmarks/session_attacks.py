@@ -11,6 +11,8 @@ holds only a session token, as a page does; the backend reads each decision with
 - photo variants: the same as 10 tiny variants (1-3 px shifts, +-2 % brightness, noise, JPEG 70-95);
 - shrunk photo: the frame shrunk to 360 px at JPEG 70, sent as every frame;
 - slow zoom, slow pan: the photo zoomed to 1.15x or panned 40 px over the 10 frames, noise and JPEG 85;
+- slow tilt: the photo turned about its upright axis from -15 to +15 degrees over the frames sent, a perspective
+  no affine transform explains (added in round 6 of the one-camera check, benchmarks/session_camera.py);
 - mixed identities: another person's live frames, with the victim's photo at frames 0, 4 and 9 (as it is, then as
   3 tiny variants, which the camera check does not take for repeats);
 - photo variants + 2 live frames of the attacker: the victim's photo as variants, with the attacker's own live
@@ -44,7 +46,7 @@ from tqdm import tqdm  # noqa: E402
 
 from liveness.errors import exit_on_error  # noqa: E402
 from liveness.sessions.flow import STILL_EXTRA  # noqa: E402
-from session_camera import frames_of, jpeg, moved, one_face_frame, shrunk, variants  # noqa: E402
+from session_camera import frames_of, jpeg, moved, one_face_frame, shrunk, tilted, variants  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
 KEY = "session-attacks-benchmark-key-0001"
@@ -113,6 +115,7 @@ def attacks(live, replays, detector, classifier, rng):
         yield "shrunk photo variants", person, list(shrunk(photo, rng, SENT))
         yield "slow zoom of the photo", person, list(moved(photo, rng, 1.15, 0, SENT))
         yield "slow pan of the photo", person, list(moved(photo, rng, 1.0, 40, SENT))
+        yield "slow tilt of the photo", person, list(tilted(photo, rng, SENT))
         attacker = live[persons[(index + 1) % len(persons)]]
         mixed = list(attacker[:SENT])
         for at in VICTIM_AT:

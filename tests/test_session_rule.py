@@ -94,12 +94,18 @@ def test_two_photos_in_turn_move_between_every_two_frames_yet_ask_to_try_again(m
 def test_a_face_is_a_new_picture_against_the_earlier_ones_the_match_names():
     photo = next(real_frames(1, (640, 480), seed=5)).astype(np.float32)
     (x0, y0, x1, y1), drift = FACE_BOX, []
-    for step in (0, 6, 12):  # the face's left half lit a little more each frame: each change about 3 grey levels
+    for step in range(0, 42, 6):  # the face's left half lit a little more each frame: each change about 3 grey levels
         frame = photo.copy()
         frame[y0:y1, x0:(x0 + x1) // 2] += step
         drift.append(signature(np.clip(frame, 0, 255).astype(np.uint8), FACE_BOX))
-    assert distinct_pictures(drift, match="kept") == distinct_pictures(drift, match="kept_both_ways") == [0, 2]
-    assert distinct_pictures(drift, match="every_both_ways") == [0]  # the last is near the one before it
+    three = drift[:3]
+    assert distinct_pictures(three, match="kept") == distinct_pictures(three, match="kept_both_ways") == [0, 2]
+    assert distinct_pictures(three, match="every_both_ways") == [0]  # the last is near the one before it
+    # votes: the first and the last are apart, the middle one near both, so one of the pairs of two joins
+    assert len(distinct_pictures(three, match="votes")) == len(distinct_pictures(three, match="votes_both_ways")) == 2
+    assert distinct_pictures(drift, match="every_both_ways") == [0]  # a slow drift chains into one picture
+    for match in ("votes", "votes_both_ways"):  # most of the drift's pairs are apart: several pictures
+        assert len(distinct_pictures(drift, match=match)) >= 3
     with pytest.raises(ValueError, match="match must be one of"):
         distinct_pictures(drift, match="nearest")
 

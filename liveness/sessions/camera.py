@@ -42,8 +42,13 @@ MIN_PICTURES = 3
 # earlier pictures' first faces, b aligned onto a), "kept_both_ways" (the same, the smaller of the two alignments'
 # residuals: one that fails to converge must not make a copy new) or "every_both_ways" (every earlier face, both
 # ways). Chosen on ../shared among these three by benchmarks/session_camera.py (round 5, docs/accuracy.md).
+# Round 6 adds "votes_both_ways" and "votes": the session's faces grouped by average linkage of their pairs'
+# same-picture votes (a group joins another while more than half their pairs are the same picture, both ways or
+# the later aligned onto the earlier), so a face drifting slowly away from where it began is no longer one picture
+# chained frame by frame, while one copy whose alignment fails is outvoted by the others. Not chosen: a printed
+# photo turned slowly drifts as a face does and moved under them (round 6, docs/accuracy.md).
 PICTURE_MATCH = "every_both_ways"
-PICTURE_MATCHES = ("kept", "kept_both_ways", "every_both_ways")
+PICTURE_MATCHES = ("kept", "kept_both_ways", "every_both_ways", "votes_both_ways", "votes")
 
 
 def check_jpeg(data):
@@ -158,12 +163,30 @@ def distinct_pictures(signatures, still_residual=STILL_RESIDUAL, match=PICTURE_M
     brightened, noised or re-encoded. Two photos sent in turn move between every two frames, yet are two pictures."""
     if match not in PICTURE_MATCHES:
         raise ValueError(f"match must be one of {PICTURE_MATCHES}, not {match!r}")
-    both_ways, kept = match != "kept", []
+    both_ways, kept = match not in ("kept", "votes"), []
+    if match.startswith("votes"):
+        return _voted_pictures(signatures, still_residual, both_ways)
     for index, sig in enumerate(signatures):
         earlier = range(index) if match == "every_both_ways" else kept
         if not any(_same_picture(signatures[k]["patch"], sig["patch"], still_residual, both_ways) for k in earlier):
             kept.append(index)
     return kept
+
+
+def _voted_pictures(signatures, still_residual, both_ways):
+    """The first face of each group of faces that average linkage of their pairs' same-picture votes keeps apart:
+    two groups join while more than half of the pairs between them are the same picture."""
+    from sklearn.cluster import AgglomerativeClustering
+
+    if len(signatures) < 2:
+        return list(range(len(signatures)))
+    apart = np.zeros((len(signatures), len(signatures)))
+    for i, j in itertools.combinations(range(len(signatures)), 2):
+        same = _same_picture(signatures[i]["patch"], signatures[j]["patch"], still_residual, both_ways)
+        apart[i, j] = apart[j, i] = 0.0 if same else 1.0
+    groups = AgglomerativeClustering(n_clusters=None, metric="precomputed", linkage="average",
+                                     distance_threshold=0.5).fit(apart).labels_
+    return sorted({label: index for index, label in reversed(list(enumerate(groups)))}.values())
 
 
 def _same_picture(earlier, later, still_residual, both_ways):

@@ -94,16 +94,23 @@ def moved(photo, rng, zoom, pan, count=FRAMES):
         yield jpeg(np.clip(frame + rng.normal(0, 1.5, frame.shape), 0, 255).astype(np.uint8), 85)
 
 
-def tilted(photo, rng, count=FRAMES, degrees=15.0):
-    """A printed photo turned slowly about its upright axis, from -`degrees` to +`degrees` over `count` frames, as
-    a camera of about 53 degrees across sees it (a perspective no affine transform explains), noise and JPEG 85."""
-    h, w = photo.shape[:2]
+def tilt_matrix(width, height, degrees):
+    """The homography of a frame-filling printed photo turned `degrees` about its upright axis, as a camera of
+    about 53 degrees across (a focal length of the frame's width) sees it."""
+    w, h = float(width), float(height)
     corners = np.float32([[-w / 2, -h / 2], [w / 2, -h / 2], [w / 2, h / 2], [-w / 2, h / 2]])
+    angle = np.radians(degrees)
+    x, z = corners[:, 0] * np.cos(angle), w + corners[:, 0] * np.sin(angle)
+    seen = np.float32(np.stack([w / 2 + w * x / z, h / 2 + w * corners[:, 1] / z], 1))
+    return cv2.getPerspectiveTransform(corners + np.float32([w / 2, h / 2]), seen)
+
+
+def tilted(photo, rng, count=FRAMES, degrees=15.0):
+    """A printed photo turned slowly about its upright axis, from -`degrees` to +`degrees` over `count` frames (a
+    perspective no affine transform explains), noise and JPEG 85."""
+    h, w = photo.shape[:2]
     for i in range(count):
-        angle = np.radians(-degrees + 2 * degrees * i / (count - 1))
-        x, z = corners[:, 0] * np.cos(angle), w + corners[:, 0] * np.sin(angle)  # the camera at a focal w away
-        seen = np.float32(np.stack([w / 2 + w * x / z, h / 2 + w * corners[:, 1] / z], 1))
-        matrix = cv2.getPerspectiveTransform(corners + np.float32([w / 2, h / 2]), seen)
+        matrix = tilt_matrix(w, h, -degrees + 2 * degrees * i / (count - 1))
         frame = cv2.warpPerspective(photo, matrix, (w, h), borderMode=cv2.BORDER_REFLECT).astype(np.float32)
         yield jpeg(np.clip(frame + rng.normal(0, 1.5, frame.shape), 0, 255).astype(np.uint8), 85)
 

@@ -1,6 +1,8 @@
 """The session's decision rule, its one-camera and one-person checks, and what the page may read, on synthetic
 faces, frames and records."""
 import io
+import os
+import sys
 
 import cv2
 import numpy as np
@@ -257,3 +259,18 @@ def test_the_secure_operating_point_counts_fewer_frames_live_than_the_balanced_o
         decided[point] = (result["decision"], result["operating_point"])
     assert decided["balanced"] == ("real", {"name": "balanced", "frame_threshold": lenient})
     assert decided["secure"] == ("fake", {"name": "secure", "frame_threshold": SECURE_FRAME_THRESHOLD})
+
+
+def test_a_printed_photo_turned_slowly_moves_yet_stays_one_picture():
+    """A perspective no affine transform explains passes the movement measure; the chain of copies refuses it."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+    from session_camera import tilt_matrix, tilted
+
+    photo = next(real_frames(1, (640, 480), seed=5))
+    (x0, y0, x1, y1), turned = FACE_BOX, []
+    corners = np.float32([[[x0, y0], [x1, y0], [x1, y1], [x0, y1]]])
+    for i, frame in enumerate(tilted(photo, np.random.default_rng(0), 40)):
+        seen = cv2.perspectiveTransform(corners, tilt_matrix(640, 480, -15 + 30 * i / 39))[0]
+        turned.append(signature(frame, (*seen.min(0), *seen.max(0))))
+    assert movement(turned) >= Rule().still_residual
+    assert Rule().still(turned) and distinct_pictures(turned) == [0]

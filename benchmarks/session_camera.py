@@ -56,7 +56,7 @@ from tqdm import tqdm  # noqa: E402
 
 from liveness.errors import exit_on_error  # noqa: E402
 from liveness.sessions.flow import STILL_EXTRA  # noqa: E402
-from sessions import add_cache_argument, read_cache  # noqa: E402
+from sessions import add_cache_argument, measure_pairs_once, read_cache  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
 FRAMES = 10
@@ -105,12 +105,17 @@ def tilt_matrix(width, height, degrees):
     return cv2.getPerspectiveTransform(corners + np.float32([w / 2, h / 2]), seen)
 
 
+def tilt_angles(count, degrees=15.0):
+    """The angles of a slow tilt, from -`degrees` to +`degrees` over `count` frames."""
+    return np.linspace(-degrees, degrees, count)
+
+
 def tilted(photo, rng, count=FRAMES, degrees=15.0):
-    """A printed photo turned slowly about its upright axis, from -`degrees` to +`degrees` over `count` frames (a
-    perspective no affine transform explains), noise and JPEG 85."""
+    """A printed photo turned slowly about its upright axis (`tilt_angles`; a perspective no affine transform
+    explains), noise and JPEG 85."""
     h, w = photo.shape[:2]
-    for i in range(count):
-        matrix = tilt_matrix(w, h, -degrees + 2 * degrees * i / (count - 1))
+    for angle in tilt_angles(count, degrees):
+        matrix = tilt_matrix(w, h, angle)
         frame = cv2.warpPerspective(photo, matrix, (w, h), borderMode=cv2.BORDER_REFLECT).astype(np.float32)
         yield jpeg(np.clip(frame + rng.normal(0, 1.5, frame.shape), 0, 255).astype(np.uint8), 85)
 
@@ -363,19 +368,15 @@ def picture_match_rounds(photos, lives, detector):
     from liveness.sessions.camera import PICTURE_MATCH, PICTURE_MATCHES
     from liveness.sessions.rule import Rule
 
-    import functools
-
-    from liveness.sessions import camera
-
-    if camera._pair_residual.cache_info().maxsize is not None:  # each pair measured once, not once per match
-        camera._pair_residual = functools.lru_cache(maxsize=None)(camera._pair_residual.__wrapped__)
+    measure_pairs_once()  # each pair measured once, not once per match
     waited = waited_injections(photos, detector)
     moved = {m: [(p, moved_at(steps, m)) for p, _, steps in waited] for m in PICTURE_MATCHES}
     still = {m: [(p, Rule(picture_match=m).still([{"patch": x} for x in patches])) for p, patches in lives]
              for m in PICTURE_MATCHES}
     kinds = list(WAITED_ATTACKS) + [TWO_PHOTOS]
-    print(f"[INFO] rounds 5 and 6: {len(waited)} photo injections of {STILL_EXTRA * FRAMES} frames judged after every frame "
-          f"with one face, {len(lives)} live windows; {len(PICTURE_MATCHES)} matches (shipped: {PICTURE_MATCH})")
+    print(f"[INFO] rounds 5 and 6: {len(waited)} photo injections of {STILL_EXTRA * FRAMES} frames judged after "
+          f"every frame with one face, {len(lives)} live windows; {len(PICTURE_MATCHES)} matches "
+          f"(shipped: {PICTURE_MATCH})")
     print("| match | " + " | ".join(f"{k}: moved" for k in kinds) + " | live windows still |")
     print("| --- " * (len(kinds) + 2) + "|")
     for m in PICTURE_MATCHES:

@@ -143,19 +143,25 @@ def counted(frames, rule, limit):
     return records
 
 
+def measure_pairs_once():
+    """Keep every face pair's residual for the process: a benchmark decides the same windows under many rules or
+    matches, more pairs than the service's bounded cache holds."""
+    import functools
+
+    from liveness.sessions import camera
+
+    if camera._pair_residual.cache_info().maxsize is not None:
+        camera._pair_residual = functools.lru_cache(maxsize=None)(camera._pair_residual.__wrapped__)
+
+
 def decide_all(sessions, rule, size, threshold):
     """Each session decided as the service decides it: on its first `size` counted frames, or, while the judged
     faces have not moved beyond one still picture, on one more counted frame at a time, up to STILL_EXTRA times
     `size`. A recording that ends first leaves the session undecided: asked to retry (frames_missing)."""
-    import functools
-
-    from liveness.sessions import camera
     from liveness.sessions.flow import STILL_EXTRA
     from liveness.sessions.rule import decide
 
-    if camera._pair_residual.cache_info().maxsize is not None:  # every pair of every window, measured once
-        camera._pair_residual = functools.lru_cache(maxsize=None)(camera._pair_residual.__wrapped__)
-
+    measure_pairs_once()
     out = []
     for _, label, frames in sessions:
         records = counted(frames, rule, STILL_EXTRA * size)

@@ -264,13 +264,13 @@ def test_the_secure_operating_point_counts_fewer_frames_live_than_the_balanced_o
 def test_a_printed_photo_turned_slowly_moves_yet_stays_one_picture():
     """A perspective no affine transform explains passes the movement measure; the chain of copies refuses it."""
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
-    from session_camera import tilt_matrix, tilted
+    from session_camera import tilt_angles, tilt_matrix, tilted
 
     photo = next(real_frames(1, (640, 480), seed=5))
     (x0, y0, x1, y1), turned = FACE_BOX, []
     corners = np.float32([[[x0, y0], [x1, y0], [x1, y1], [x0, y1]]])
-    for i, frame in enumerate(tilted(photo, np.random.default_rng(0), 40)):
-        seen = cv2.perspectiveTransform(corners, tilt_matrix(640, 480, -15 + 30 * i / 39))[0]
+    for angle, frame in zip(tilt_angles(40), tilted(photo, np.random.default_rng(0), 40)):
+        seen = cv2.perspectiveTransform(corners, tilt_matrix(640, 480, angle))[0]
         turned.append(signature(frame, (*seen.min(0), *seen.max(0))))
     assert movement(turned) >= Rule().still_residual
     assert Rule().still(turned) and distinct_pictures(turned) == [0]
